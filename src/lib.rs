@@ -4,3 +4,12 @@
 
 #[cfg(feature = "hosted")]
 extern crate std;
+
+// The kernel object's panic handler; every other build gets std's.
+#[cfg(all(not(test), not(feature = "hosted")))]
+mod kernel_panic;
+
+pub mod sys;
+
+#[cfg(feature = "hosted")]
+pub mod hosted;

@@ -1,0 +1,118 @@
+//! Rust panics inside the kernel module end in the kernel's own `panic()`.
+//!
+//! The kernel object has no unwinder and no heap, so the handler renders the
+//! location and message into a fixed buffer on the stack and hands that to
+//! `panic("%s", buf)`, which never returns. The text goes through `%s` rather
+//! than being used as the format string because a Rust message may contain
+//! `%` signs.
+//!
+//! This module is only compiled for the kernel object (see the `mod` line in
+//! `lib.rs`); the hosted build and unit tests use std's handler.
+
+use core::fmt::{self, Write};
+use core::panic::PanicInfo;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+// The kernel prototype is `void panic(const char *fmt, ...) __dead2`. This
+// local declaration matches the one the generated bindings will carry (the
+// plan gives `panic` the C-unwind ABI there), so replacing it with
+// `crate::sys::ffi::panic` is a one-line change and the two never clash.
+extern "C" {
+    fn panic(fmt: *const core::ffi::c_char, ...) -> !;
+}
+
+/// Size of the rendered message including the terminating NUL.
+///
+/// The kernel's own panic buffer is 256 bytes as well, so anything longer
+/// would be cut there anyway; it also keeps the handler's frame small on the
+/// kernel stack, which is what a panicking thread is running on.
+const MSG_LEN: usize = 256;
+
+/// Appended when the message did not fit, so a reader knows text is missing.
+const TRUNCATED: &[u8] = b"...";
+
+/// Set by the first Rust panic; a second one (e.g. from a `Display` impl in
+/// the message) skips formatting so it cannot recurse.
+static PANICKING: AtomicBool = AtomicBool::new(false);
+
+/// A `fmt::Write` sink over a fixed byte array that silently drops what does
+/// not fit and always leaves room for the NUL terminator.
+struct StackMsg {
+    buf: [u8; MSG_LEN],
+    len: usize,
+    truncated: bool,
+}
+
+impl StackMsg {
+    const fn new() -> Self {
+        StackMsg {
+            buf: [0; MSG_LEN],
+            len: 0,
+            truncated: false,
+        }
+    }
+
+    /// Terminates the text and returns it as a C string.
+    fn finish(&mut self) -> &core::ffi::CStr {
+        if self.truncated {
+            // Overwrite the tail so the marker is always visible.
+            let start = self.len.min(MSG_LEN - 1 - TRUNCATED.len());
+            self.buf[start..start + TRUNCATED.len()].copy_from_slice(TRUNCATED);
+            self.len = start + TRUNCATED.len();
+        }
+        self.buf[self.len] = 0;
+        // `write_str` never stores a NUL, so the first NUL is the one just
+        // written and the conversion cannot fail.
+        match core::ffi::CStr::from_bytes_until_nul(&self.buf[..=self.len]) {
+            Ok(s) => s,
+            Err(_) => c"hammer_io: Rust panic (message unavailable)",
+        }
+    }
+}
+
+impl Write for StackMsg {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len >= MSG_LEN - 1 {
+                self.truncated = true;
+                // Returning an error would make `write!` stop early too, but
+                // reporting success keeps the formatting machinery from
+                // treating a long message as a formatting failure.
+                return Ok(());
+            }
+            // An embedded NUL would end the `%s` argument early; show it.
+            self.buf[self.len] = if b == 0 { b'?' } else { b };
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
+#[panic_handler]
+fn on_panic(info: &PanicInfo<'_>) -> ! {
+    if PANICKING.swap(true, Ordering::Relaxed) {
+        // SAFETY: both arguments are NUL-terminated static strings and the
+        // format consumes exactly one `char *` argument.
+        unsafe {
+            panic(
+                c"%s".as_ptr(),
+                c"hammer_io: Rust panic while panicking".as_ptr(),
+            )
+        }
+    }
+
+    let mut msg = StackMsg::new();
+    // Writing into `StackMsg` cannot fail, so the results carry no
+    // information; a `Display` impl that errors just shortens the text.
+    let _ = msg.write_str("hammer_io: panicked");
+    if let Some(loc) = info.location() {
+        let _ = write!(msg, " at {}:{}:{}", loc.file(), loc.line(), loc.column());
+    }
+    let _ = write!(msg, ": {}", info.message());
+
+    let text = msg.finish();
+    // SAFETY: `text` is a NUL-terminated string living in this frame, which
+    // stays alive because `panic` never returns; "%s" takes exactly that one
+    // pointer argument.
+    unsafe { panic(c"%s".as_ptr(), text.as_ptr()) }
+}
