@@ -332,10 +332,15 @@ fn configure(mut b: bindgen::Builder, out: &Path) -> bindgen::Builder {
         .clang_macro_fallback()
         .clang_macro_fallback_build_dir(out.join("macro-fallback"))
         .parse_callbacks(Box::new(MacroTypes))
-        // The kernel's panic() is the place a hosted test unwinds out of.
-        .override_abi(bindgen::Abi::CUnwind, "panic")
         .merge_extern_blocks(true)
         .sort_semantically(true);
+    // In the hosted environment panic() is where a test unwinds out of a
+    // kernel panic. The kernel build keeps the plain C ABI: a C-unwind callee
+    // under panic=abort gives every caller an abort landing pad and an import
+    // of rust_eh_personality that the kernel linker cannot resolve.
+    if env::var_os("CARGO_FEATURE_HOSTED").is_some() {
+        b = b.override_abi(bindgen::Abi::CUnwind, "panic");
+    }
     fs::create_dir_all(out.join("macro-fallback")).expect("creating macro-fallback dir");
     for f in IO_EXPORTS.iter().chain(IO_IMPORTS) {
         b = b

@@ -5,10 +5,13 @@
 #[cfg(feature = "hosted")]
 extern crate std;
 
-// The kernel object's panic handler; every other build gets std's.
-#[cfg(all(not(test), not(feature = "hosted")))]
+// The kernel object's panic handler (only without `test` and `hosted`; every
+// other build gets std's). Unit tests build the module for its formatting.
+#[cfg(any(test, not(feature = "hosted")))]
 mod kernel_panic;
 
+pub mod io;
+pub mod rbtree;
 pub mod sys;
 
 #[cfg(feature = "hosted")]

@@ -126,9 +126,8 @@ fn dl_error() -> String {
 fn c_tree() -> &'static CTree {
     static C: OnceLock<CTree> = OnceLock::new();
     C.get_or_init(|| {
-        let include = std::env::var("RBTREE_C_INCLUDE").unwrap_or_else(|_| {
-            format!("{}/bindings/hosted", env!("CARGO_MANIFEST_DIR"))
-        });
+        let include = std::env::var("RBTREE_C_INCLUDE")
+            .unwrap_or_else(|_| format!("{}/bindings/hosted", env!("CARGO_MANIFEST_DIR")));
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         let stem = format!("rbtree_diff_{}", std::process::id());
         let src = dir.join(format!("{stem}.c"));
@@ -137,13 +136,18 @@ fn c_tree() -> &'static CTree {
         let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
         let mut cmd = Command::new(&cc);
         cmd.args(["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-D_KERNEL"])
-            .args(["-Drb_spin_lock=tc_spin_lock", "-Drb_spin_unlock=tc_spin_unlock"])
+            .args([
+                "-Drb_spin_lock=tc_spin_lock",
+                "-Drb_spin_unlock=tc_spin_unlock",
+            ])
             .arg(format!("-I{include}"));
         if let Ok(extra) = std::env::var("RBTREE_C_CFLAGS") {
             cmd.args(extra.split_whitespace());
         }
         cmd.arg("-o").arg(&so).arg(&src);
-        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cc}: {e}"));
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {cc}: {e}"));
         assert!(
             out.status.success(),
             "compiling the C tree failed:\n{}",
@@ -154,6 +158,9 @@ fn c_tree() -> &'static CTree {
         // SAFETY: loading a library we just built; it has no constructors.
         let h = unsafe { dlopen(path.as_ptr(), RTLD_NOW) };
         assert!(!h.is_null(), "dlopen: {}", dl_error());
+        // Once mapped, the files are no longer needed (and are per-process).
+        let _ = std::fs::remove_file(&so);
+        let _ = std::fs::remove_file(&src);
         let sym = |name: &str| -> *mut c_void {
             let n = CString::new(name).unwrap();
             // SAFETY: `h` is a live handle, `n` a C string.
@@ -174,7 +181,11 @@ fn c_tree() -> &'static CTree {
             assert_eq!(sizes[0](), size_of::<TNode>(), "node layout");
             assert_eq!(sizes[1](), size_of::<THead>(), "head layout");
             assert_eq!(sizes[2](), core::mem::offset_of!(TNode, key), "node layout");
-            assert_eq!(sizes[3](), core::mem::offset_of!(THead, rbh_spin), "head layout");
+            assert_eq!(
+                sizes[3](),
+                core::mem::offset_of!(THead, rbh_spin),
+                "head layout"
+            );
             CTree {
                 insert: std::mem::transmute::<*mut c_void, NodeFn>(sym("ttree_RB_INSERT")),
                 remove: std::mem::transmute::<*mut c_void, NodeFn>(sym("ttree_RB_REMOVE")),
@@ -338,9 +349,19 @@ impl Tree {
         let all = lo == 0 && hi == u64::MAX;
         let use_c = self.use_c();
         let head = self.head;
-        let mut ctx = ScanCtx { tree: self, lo, hi, actions: Rng(seed), depth };
+        let mut ctx = ScanCtx {
+            tree: self,
+            lo,
+            hi,
+            actions: Rng(seed),
+            depth,
+        };
         let data: *mut c_void = (&mut ctx as *mut ScanCtx).cast();
-        let cmp: ScanFn<TNode> = if all && depth % 2 == 0 { None } else { Some(range_cmp) };
+        let cmp: ScanFn<TNode> = if all && depth.is_multiple_of(2) {
+            None
+        } else {
+            Some(range_cmp)
+        };
         // SAFETY: the callbacks use the tree only through `ctx.tree` while
         // this frame leaves it alone; they keep to the tree contract.
         let r = unsafe {
@@ -426,13 +447,26 @@ unsafe extern "C" fn visit(n: *mut TNode, data: *mut c_void) -> c_int {
 fn compare(trees: &[Tree; 3], what: &str) {
     let s0 = trees[0].shape();
     for t in &trees[1..] {
-        assert_eq!(t.shape(), s0, "{:?} tree differs from C after {what}", t.imp);
-        assert_eq!(t.log, trees[0].log, "{:?} tree behaved differently in {what}", t.imp);
+        assert_eq!(
+            t.shape(),
+            s0,
+            "{:?} tree differs from C after {what}",
+            t.imp
+        );
+        assert_eq!(
+            t.log, trees[0].log,
+            "{:?} tree behaved differently in {what}",
+            t.imp
+        );
     }
 }
 
 fn run(seed: u64, keys: u64, steps: u64) -> u64 {
-    let mut trees = [Tree::new(Imp::C, keys), Tree::new(Imp::Rust, keys), Tree::new(Imp::Mixed, keys)];
+    let mut trees = [
+        Tree::new(Imp::C, keys),
+        Tree::new(Imp::Rust, keys),
+        Tree::new(Imp::Mixed, keys),
+    ];
     trees[2].choice = Rng(seed ^ 0x5eed);
     let mut rng = Rng(seed);
     let slots = 2 * keys;
@@ -487,7 +521,11 @@ fn rust_tree_matches_c_tree_shape_for_shape() {
 
 #[test]
 fn scan_deleting_current_node_same_in_c_and_rust() {
-    let mut trees = [Tree::new(Imp::C, 64), Tree::new(Imp::Rust, 64), Tree::new(Imp::Mixed, 64)];
+    let mut trees = [
+        Tree::new(Imp::C, 64),
+        Tree::new(Imp::Rust, 64),
+        Tree::new(Imp::Mixed, 64),
+    ];
     for t in &mut trees {
         for k in 0..64 {
             t.insert(2 * k);

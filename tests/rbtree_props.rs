@@ -97,16 +97,22 @@ impl World {
     }
 
     fn succ(&self, k: u64) -> Option<u64> {
-        self.model.range((Excluded(k), Unbounded)).next().map(|(&k, _)| k)
+        self.model
+            .range((Excluded(k), Unbounded))
+            .next()
+            .map(|(&k, _)| k)
     }
 
     fn check(&mut self) {
         // SAFETY: all tree nodes are in the pool, which is alive.
         let nodes = unsafe { check_tree(self.head) };
-        let keys: Vec<u64> = nodes.iter().map(|&n| {
-            // SAFETY: as above.
-            unsafe { (*n).key }
-        }).collect();
+        let keys: Vec<u64> = nodes
+            .iter()
+            .map(|&n| {
+                // SAFETY: as above.
+                unsafe { (*n).key }
+            })
+            .collect();
         let want: Vec<u64> = self.model.keys().copied().collect();
         self.stats.max_size = self.stats.max_size.max(want.len());
         assert_eq!(keys, want, "tree contents differ from the model");
@@ -140,7 +146,9 @@ impl World {
     }
 
     fn remove_key(&mut self, key: u64) {
-        let Some(&i) = self.model.get(&key) else { return };
+        let Some(&i) = self.model.get(&key) else {
+            return;
+        };
         // Scans that were about to visit `key` move on to its successor.
         let s = self.succ(key);
         for l in &mut self.levels {
@@ -166,7 +174,11 @@ impl World {
     fn find_random(&mut self, key_space: u64) {
         let k = self.rng.below(key_space + 2);
         let mut probe = node_pool(1, |_| k).pop().unwrap();
-        let want = self.model.get(&k).map(|&i| self.node(i)).unwrap_or(core::ptr::null_mut());
+        let want = self
+            .model
+            .get(&k)
+            .map(|&i| self.node(i))
+            .unwrap_or(core::ptr::null_mut());
         // SAFETY: `probe` is live and not in a tree; the tree is valid.
         let got = unsafe { T::find(self.head, &mut probe) };
         assert_eq!(got, want, "find({k})");
@@ -186,13 +198,24 @@ impl World {
             self.rng.below(key_space + 1)
         };
         let full = if self.narrow_scans { 1 } else { 15 };
-        let (lo, hi) = if self.rng.pct(full) { (0, u64::MAX) } else { (a.min(b), a.max(b)) };
+        let (lo, hi) = if self.rng.pct(full) {
+            (0, u64::MAX)
+        } else {
+            (a.min(b), a.max(b))
+        };
         let first = self.model.range(lo..=hi).next().map(|(&k, _)| k);
         self.stats.scans += 1;
         if !self.levels.is_empty() {
             self.stats.nested_scans += 1;
         }
-        self.levels.push(Level { lo, hi, pending: None, expect: first, result: 0, visits: 0 });
+        self.levels.push(Level {
+            lo,
+            hi,
+            pending: None,
+            expect: first,
+            result: 0,
+            visits: 0,
+        });
         let depth = self.levels.len() - 1;
         let head = self.head;
         let via_c = self.via_c;
@@ -202,20 +225,24 @@ impl World {
         // this frame does not touch it; tree and pool are alive.
         let r = unsafe {
             if via_c {
-                let cmp: common_scan::Fn = if everything { None } else { Some(common_scan::range_cmp) };
+                let cmp: common_scan::Fn = if everything {
+                    None
+                } else {
+                    Some(common_scan::range_cmp)
+                };
                 T::scan(head, cmp, Some(common_scan::visit_c), me.cast())
             } else {
-                T::scan_with(
-                    head,
-                    |n| range_cmp(&*me, n),
-                    |n| visit(&mut *me, n),
-                )
+                T::scan_with(head, |n| range_cmp(&*me, n), |n| visit(&mut *me, n))
             }
         };
         self.ops += 1;
         let l = self.levels.pop().unwrap();
         assert_eq!(self.levels.len(), depth);
-        assert!(l.expect.is_none(), "scan ended early (expected a visit to {:?})", l.expect);
+        assert!(
+            l.expect.is_none(),
+            "scan ended early (expected a visit to {:?})",
+            l.expect
+        );
         assert_eq!(r, l.result, "scan result");
         if depth == 0 {
             // SAFETY: the head is live.
@@ -305,7 +332,11 @@ fn visit(w: &mut World, n: *mut TNode) -> c_int {
         }
     }
 
-    let ret = if w.rng.pct(4) { -1 - w.rng.below(5) as c_int } else { w.rng.below(3) as c_int };
+    let ret = if w.rng.pct(4) {
+        -1 - w.rng.below(5) as c_int
+    } else {
+        w.rng.below(3) as c_int
+    };
     let l = &mut w.levels[depth];
     if ret < 0 {
         l.result = ret;
@@ -382,7 +413,9 @@ fn sequential_patterns() {
     let orders: [Vec<usize>; 3] = [
         (0..n).collect(),
         (0..n).rev().collect(),
-        (0..n).map(|i| if i % 2 == 0 { i / 2 } else { n - 1 - i / 2 }).collect(),
+        (0..n)
+            .map(|i| if i % 2 == 0 { i / 2 } else { n - 1 - i / 2 })
+            .collect(),
     ];
     for ins in &orders {
         for del in &orders {
@@ -423,7 +456,15 @@ fn scan_removing_every_visited_node_and_stopping() {
     let r = unsafe {
         T::scan_with(
             head,
-            |n| if (*n).key < 10 { -1 } else if (*n).key >= 90 { 1 } else { 0 },
+            |n| {
+                if (*n).key < 10 {
+                    -1
+                } else if (*n).key >= 90 {
+                    1
+                } else {
+                    0
+                }
+            },
             |n| {
                 seen.push((*n).key);
                 T::remove(head, n);
@@ -440,10 +481,18 @@ fn scan_removing_every_visited_node_and_stopping() {
     let mut calls = 0;
     // SAFETY: the callback does not touch the tree.
     let r = unsafe {
-        T::scan_with(head, |_| 0, |_| {
-            calls += 1;
-            if calls == 3 { -7 } else { 5 }
-        })
+        T::scan_with(
+            head,
+            |_| 0,
+            |_| {
+                calls += 1;
+                if calls == 3 {
+                    -7
+                } else {
+                    5
+                }
+            },
+        )
     };
     assert_eq!((r, calls), (-7, 3));
     // An empty range calls nothing and returns 0.

@@ -233,8 +233,14 @@ fn exports_match_bound_prototypes() {
         ffi::hammer_mod_rb_tree_RB_SCAN,
         hammer_mod_rb_tree_RB_SCAN,
     );
-    same::<unsafe extern "C" fn(_) -> _>(ffi::hammer_mod_rb_tree_RB_NEXT, hammer_mod_rb_tree_RB_NEXT);
-    same::<unsafe extern "C" fn(_) -> _>(ffi::hammer_mod_rb_tree_RB_PREV, hammer_mod_rb_tree_RB_PREV);
+    same::<unsafe extern "C" fn(_) -> _>(
+        ffi::hammer_mod_rb_tree_RB_NEXT,
+        hammer_mod_rb_tree_RB_NEXT,
+    );
+    same::<unsafe extern "C" fn(_) -> _>(
+        ffi::hammer_mod_rb_tree_RB_PREV,
+        hammer_mod_rb_tree_RB_PREV,
+    );
     same::<unsafe extern "C" fn(_, _) -> _>(
         ffi::hammer_mod_rb_tree_RB_MINMAX,
         hammer_mod_rb_tree_RB_MINMAX,

@@ -811,7 +811,11 @@ impl<A: RbAdapter> RbTree<A> {
             let mut last = ptr::null_mut();
             while !tmp.is_null() {
                 last = tmp;
-                tmp = if val < 0 { Self::left(tmp) } else { Self::right(tmp) };
+                tmp = if val < 0 {
+                    Self::left(tmp)
+                } else {
+                    Self::right(tmp)
+                };
             }
             last
         }

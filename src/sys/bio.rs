@@ -21,10 +21,12 @@ pub trait BioDone {
     fn bio_done(bio: Bio);
 }
 
-unsafe extern "C" fn bio_done_trampoline<T: BioDone>(bio: *mut ffi::bio) {
-    // SAFETY: the kernel passes the live bio the routine was installed on.
-    let bio = unsafe { Bio::from_raw_nonnull(bio) };
-    T::bio_done(bio);
+c_callback_fn! {
+    fn bio_done_trampoline<T: BioDone>(bio: *mut ffi::bio) {
+        // SAFETY: the kernel passes the live bio the routine was installed on.
+        let bio = unsafe { Bio::from_raw_nonnull(bio) };
+        T::bio_done(bio);
+    }
 }
 
 impl Bio {
@@ -84,8 +86,9 @@ impl Bio {
 
     /// `bio->bio_done = <T's routine>`.
     pub fn set_done<T: BioDone>(self) {
+        let done = c_callback!(bio_done_trampoline::<T>, fn(*mut ffi::bio));
         // SAFETY: live bio; the trampoline has the kernel's biodone_t type.
-        unsafe { (*self.p()).bio_done = Some(bio_done_trampoline::<T>) }
+        unsafe { (*self.p()).bio_done = Some(done) }
     }
 
     /// `bio->bio_done = biodone_sync`.
@@ -106,7 +109,14 @@ impl Bio {
         // SAFETY: live bio; the member was set by `set_caller_record` on
         // this layer, and the record stays alive while its direct I/O runs
         // (HAMMER_RECG_DIRECT_IO).
-        unsafe { Record::from_raw((*self.p()).bio_caller_info1.ptr.cast::<ffi::hammer_record>()) }
+        unsafe {
+            Record::from_raw(
+                (*self.p())
+                    .bio_caller_info1
+                    .ptr
+                    .cast::<ffi::hammer_record>(),
+            )
+        }
     }
 
     /// `bio->bio_caller_info1.ptr` read as the bio `breadcb()` was given
@@ -186,6 +196,7 @@ pub fn vn_strategy(vp: Vnode, bio: Bio) {
 /// buffer cache and call `T` with the device bio, whose
 /// `bio_caller_info1.ptr` is `arg` (see [`Bio::caller_bio`]).
 pub fn breadcb<T: BioDone>(vp: Vnode, loffset: i64, size: c_int, arg: Bio) {
+    let done = c_callback!(bio_done_trampoline::<T>, fn(*mut ffi::bio));
     // SAFETY: `arg` is a live bio that stays valid until `T` runs; the
     // callback has the kernel's expected type.
     unsafe {
@@ -193,7 +204,7 @@ pub fn breadcb<T: BioDone>(vp: Vnode, loffset: i64, size: c_int, arg: Bio) {
             vp.as_ptr(),
             loffset,
             size,
-            Some(bio_done_trampoline::<T>),
+            Some(done),
             arg.p().cast::<c_void>(),
         )
     }

@@ -28,49 +28,67 @@ pub trait BioOps {
     fn io_checkwrite(bp: Buf) -> c_int;
 }
 
-unsafe extern "C" fn start<T: BioOps>(bp: *mut ffi::buf) {
-    // SAFETY: the kernel passes a live buffer with our dependency.
-    T::io_start(unsafe { Buf::from_raw_nonnull(bp) })
+c_callback_fn! {
+    fn start<T: BioOps>(bp: *mut ffi::buf) {
+        // SAFETY: the kernel passes a live buffer with our dependency.
+        T::io_start(unsafe { Buf::from_raw_nonnull(bp) })
+    }
 }
 
-unsafe extern "C" fn complete<T: BioOps>(bp: *mut ffi::buf) {
-    // SAFETY: as for `start`.
-    T::io_complete(unsafe { Buf::from_raw_nonnull(bp) })
+c_callback_fn! {
+    fn complete<T: BioOps>(bp: *mut ffi::buf) {
+        // SAFETY: as for `start`.
+        T::io_complete(unsafe { Buf::from_raw_nonnull(bp) })
+    }
 }
 
-unsafe extern "C" fn deallocate<T: BioOps>(bp: *mut ffi::buf) {
-    // SAFETY: as for `start`.
-    T::io_deallocate(unsafe { Buf::from_raw_nonnull(bp) })
+c_callback_fn! {
+    fn deallocate<T: BioOps>(bp: *mut ffi::buf) {
+        // SAFETY: as for `start`.
+        T::io_deallocate(unsafe { Buf::from_raw_nonnull(bp) })
+    }
 }
 
-unsafe extern "C" fn fsync<T: BioOps>(vp: *mut ffi::vnode) -> c_int {
-    // SAFETY: the vnode is only passed through.
-    T::io_fsync(unsafe { Vnode::from_raw(vp) })
+c_callback_fn! {
+    fn fsync<T: BioOps>(vp: *mut ffi::vnode) -> c_int {
+        // SAFETY: the vnode is only passed through.
+        T::io_fsync(unsafe { Vnode::from_raw(vp) })
+    }
 }
 
-unsafe extern "C" fn sync<T: BioOps>(mp: *mut ffi::mount) -> c_int {
-    T::io_sync(VfsMount(mp))
+c_callback_fn! {
+    fn sync<T: BioOps>(mp: *mut ffi::mount) -> c_int {
+        T::io_sync(VfsMount(mp))
+    }
 }
 
-unsafe extern "C" fn movedeps<T: BioOps>(bp1: *mut ffi::buf, bp2: *mut ffi::buf) {
-    // SAFETY: as for `start`, for both buffers.
-    let (a, b) = unsafe { (Buf::from_raw_nonnull(bp1), Buf::from_raw_nonnull(bp2)) };
-    T::io_movedeps(a, b)
+c_callback_fn! {
+    fn movedeps<T: BioOps>(bp1: *mut ffi::buf, bp2: *mut ffi::buf) {
+        // SAFETY: as for `start`, for both buffers.
+        let (a, b) = unsafe { (Buf::from_raw_nonnull(bp1), Buf::from_raw_nonnull(bp2)) };
+        T::io_movedeps(a, b)
+    }
 }
 
-unsafe extern "C" fn countdeps<T: BioOps>(bp: *mut ffi::buf, n: c_int) -> c_int {
-    // SAFETY: as for `start`.
-    T::io_countdeps(unsafe { Buf::from_raw_nonnull(bp) }, n)
+c_callback_fn! {
+    fn countdeps<T: BioOps>(bp: *mut ffi::buf, n: c_int) -> c_int {
+        // SAFETY: as for `start`.
+        T::io_countdeps(unsafe { Buf::from_raw_nonnull(bp) }, n)
+    }
 }
 
-unsafe extern "C" fn checkread<T: BioOps>(bp: *mut ffi::buf) -> c_int {
-    // SAFETY: as for `start`.
-    T::io_checkread(unsafe { Buf::from_raw_nonnull(bp) })
+c_callback_fn! {
+    fn checkread<T: BioOps>(bp: *mut ffi::buf) -> c_int {
+        // SAFETY: as for `start`.
+        T::io_checkread(unsafe { Buf::from_raw_nonnull(bp) })
+    }
 }
 
-unsafe extern "C" fn checkwrite<T: BioOps>(bp: *mut ffi::buf) -> c_int {
-    // SAFETY: as for `start`.
-    T::io_checkwrite(unsafe { Buf::from_raw_nonnull(bp) })
+c_callback_fn! {
+    fn checkwrite<T: BioOps>(bp: *mut ffi::buf) -> c_int {
+        // SAFETY: as for `start`.
+        T::io_checkwrite(unsafe { Buf::from_raw_nonnull(bp) })
+    }
 }
 
 /// A `struct bio_ops` whose nine callbacks dispatch to `T`; the list
@@ -80,15 +98,18 @@ pub const fn bio_ops_table<T: BioOps>() -> ffi::bio_ops {
     // SAFETY: all-zero is a valid bio_ops: NULL list links and `None`
     // callbacks.
     let mut ops: ffi::bio_ops = unsafe { MaybeUninit::zeroed().assume_init() };
-    ops.io_start = Some(start::<T>);
-    ops.io_complete = Some(complete::<T>);
-    ops.io_deallocate = Some(deallocate::<T>);
-    ops.io_fsync = Some(fsync::<T>);
-    ops.io_sync = Some(sync::<T>);
-    ops.io_movedeps = Some(movedeps::<T>);
-    ops.io_countdeps = Some(countdeps::<T>);
-    ops.io_checkread = Some(checkread::<T>);
-    ops.io_checkwrite = Some(checkwrite::<T>);
+    ops.io_start = Some(c_callback!(start::<T>, fn(*mut ffi::buf)));
+    ops.io_complete = Some(c_callback!(complete::<T>, fn(*mut ffi::buf)));
+    ops.io_deallocate = Some(c_callback!(deallocate::<T>, fn(*mut ffi::buf)));
+    ops.io_fsync = Some(c_callback!(fsync::<T>, fn(*mut ffi::vnode) -> c_int));
+    ops.io_sync = Some(c_callback!(sync::<T>, fn(*mut ffi::mount) -> c_int));
+    ops.io_movedeps = Some(c_callback!(movedeps::<T>, fn(*mut ffi::buf, *mut ffi::buf)));
+    ops.io_countdeps = Some(c_callback!(
+        countdeps::<T>,
+        fn(*mut ffi::buf, c_int) -> c_int
+    ));
+    ops.io_checkread = Some(c_callback!(checkread::<T>, fn(*mut ffi::buf) -> c_int));
+    ops.io_checkwrite = Some(c_callback!(checkwrite::<T>, fn(*mut ffi::buf) -> c_int));
     ops
 }
 

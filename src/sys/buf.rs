@@ -227,8 +227,8 @@ impl Buf {
         // SAFETY: live buffer; the count is a plain byte like in C.
         unsafe {
             let act = ptr::addr_of_mut!((*self.p()).b_act_count);
-            let max = ffi::ACT_MAX as u8;
-            let step = ffi::ACT_ADVANCE as u8;
+            let max: u8 = ffi::ACT_MAX;
+            let step: u8 = ffi::ACT_ADVANCE;
             if *act > max - step {
                 *act = max;
             } else {
@@ -328,7 +328,13 @@ impl Buf {
     pub fn copy_data_to_ptr(self, dst: DataPtr, len: c_int) {
         // SAFETY: `len` fits both the source buffer and the HAMMER buffer
         // (the caller checked it does not cross a HAMMER buffer boundary).
-        unsafe { kern::bcopy((*self.p()).b_data.cast::<c_void>(), dst.as_ptr(), len as usize) }
+        unsafe {
+            kern::bcopy(
+                (*self.p()).b_data.cast::<c_void>(),
+                dst.as_ptr(),
+                len as usize,
+            )
+        }
     }
 }
 
@@ -377,7 +383,15 @@ pub fn bread(vp: Vnode, loffset: i64, size: c_int, bpp: BufSlot) -> c_int {
     // (no read-ahead), which breadnx accepts.
     unsafe {
         bpp.0.as_ptr().write(ptr::null_mut());
-        ffi::breadnx(vp.0, loffset, size, ptr::null_mut(), ptr::null_mut(), 0, bpp.0.as_ptr())
+        ffi::breadnx(
+            vp.0,
+            loffset,
+            size,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            0,
+            bpp.0.as_ptr(),
+        )
     }
 }
 
@@ -395,6 +409,14 @@ pub fn cluster_read(
     // SAFETY: `BufSlot` is writable.
     unsafe {
         bpp.0.as_ptr().write(ptr::null_mut());
-        ffi::cluster_readx(vp.0, filesize, loffset, blksize, minreq, maxreq, bpp.0.as_ptr())
+        ffi::cluster_readx(
+            vp.0,
+            filesize,
+            loffset,
+            blksize,
+            minreq,
+            maxreq,
+            bpp.0.as_ptr(),
+        )
     }
 }

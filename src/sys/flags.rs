@@ -63,7 +63,7 @@ bitflags! {
     /// The `flags` argument of `tsleep()` / `tsleep_interlock()`.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub struct SleepFlags: i32 {
-        const PINTERLOCKED = ffi::PINTERLOCKED as i32;
+        const PINTERLOCKED = ffi::PINTERLOCKED;
         const _ = !0;
     }
 }

@@ -156,7 +156,10 @@ unsafe fn tailq_insert_tail<T>(
     // SAFETY: caller contract.
     unsafe {
         if !(*tqh_last).read().is_null() {
-            kern::bad_list_link(crate::cstr!("tail element has a successor"), tqh_last.cast());
+            kern::bad_list_link(
+                crate::cstr!("tail element has a successor"),
+                tqh_last.cast(),
+            );
         }
         tqe_next.write(ptr::null_mut());
         tqe_prev.write(tqh_last.read());
@@ -218,11 +221,19 @@ impl Mount {
         unsafe {
             let next = (*e).iorun_entry.tqe_next;
             let prev = (*e).iorun_entry.tqe_prev;
-            if !next.is_null() && (*next).iorun_entry.tqe_prev != ptr::addr_of_mut!((*e).iorun_entry.tqe_next) {
-                kern::bad_list_link(crate::cstr!("iorun successor does not point back"), e.cast());
+            if !next.is_null()
+                && (*next).iorun_entry.tqe_prev != ptr::addr_of_mut!((*e).iorun_entry.tqe_next)
+            {
+                kern::bad_list_link(
+                    crate::cstr!("iorun successor does not point back"),
+                    e.cast(),
+                );
             }
             if prev.read() != e {
-                kern::bad_list_link(crate::cstr!("iorun predecessor does not point here"), e.cast());
+                kern::bad_list_link(
+                    crate::cstr!("iorun predecessor does not point here"),
+                    e.cast(),
+                );
             }
             if !next.is_null() {
                 (*next).iorun_entry.tqe_prev = prev;
@@ -286,7 +297,12 @@ impl Mount {
     pub fn rb_vols_min(self) -> Option<Volume> {
         // SAFETY: the tree is embedded in the live mount; its members are
         // live volumes.
-        unsafe { Volume::from_raw(ffi::hammer_vol_rb_tree_RB_MINMAX(ptr::addr_of_mut!((*self.p()).rb_vols_root), -1)) }
+        unsafe {
+            Volume::from_raw(ffi::hammer_vol_rb_tree_RB_MINMAX(
+                ptr::addr_of_mut!((*self.p()).rb_vols_root),
+                -1,
+            ))
+        }
     }
 }
 
@@ -329,6 +345,12 @@ impl Io {
     pub fn hmp(self) -> Mount {
         // SAFETY: an io belongs to a live mount.
         unsafe { Mount::from_raw_nonnull((*self.p()).hmp) }
+    }
+
+    /// `io->hmp` as stored, possibly NULL (copied, not dereferenced).
+    pub fn hmp_raw(self) -> *mut ffi::hammer_mount {
+        // SAFETY: live io.
+        unsafe { (*self.p()).hmp }
     }
 
     /// `io->hmp = hmp` (the raw value, which may be NULL for an io that is
@@ -620,7 +642,7 @@ impl Buffer {
 /// Bytes of a B-Tree node covered by its CRC (`HAMMER_BTREE_CRCSIZE`):
 /// everything after the leading `crc` field.
 const BTREE_CRCSIZE: usize = size_of::<ffi::hammer_node_ondisk>() - size_of::<ffi::hammer_crc_t>();
-const _: () = assert!(BTREE_CRCSIZE == ffi::HAMMER_BTREE_CRCSIZE as usize);
+const _: () = assert!(BTREE_CRCSIZE == ffi::HAMMER_BTREE_CRCSIZE);
 const _: () = assert!(offset_of!(ffi::hammer_node_ondisk, crc) == 0);
 
 impl Node {
@@ -660,7 +682,8 @@ impl Node {
         unsafe {
             let ondisk = (*self.p()).ondisk;
             let crcp = ptr::addr_of_mut!((*ondisk).crc);
-            let body = core::slice::from_raw_parts(crcp.add(1).cast::<u8>().cast_const(), BTREE_CRCSIZE);
+            let body =
+                core::slice::from_raw_parts(crcp.add(1).cast::<u8>().cast_const(), BTREE_CRCSIZE);
             let crc = kern::crc32(body);
             crcp.write(crc);
         }
@@ -876,7 +899,12 @@ impl ModTree {
     pub fn rb_insert(self, io: Io) -> Option<Io> {
         // SAFETY: live tree of live ios (io_token held); `io` is not on a
         // tree and its volume is set (the key needs it).
-        unsafe { Io::from_raw(ffi::hammer_mod_rb_tree_RB_INSERT(self.as_ptr(), io.as_ptr())) }
+        unsafe {
+            Io::from_raw(ffi::hammer_mod_rb_tree_RB_INSERT(
+                self.as_ptr(),
+                io.as_ptr(),
+            ))
+        }
     }
 
     /// `RB_REMOVE(hammer_mod_rb_tree, root, io)`.
@@ -899,7 +927,12 @@ pub fn hammer_critical_error(hmp: Mount, ip: Option<Inode>, error: c_int, msg: &
 }
 
 /// `hammer_generate_undo(trans, zone_off, base, len)`.
-pub fn hammer_generate_undo(trans: Option<Transaction>, zone_off: u64, base: DataPtr, len: c_int) -> c_int {
+pub fn hammer_generate_undo(
+    trans: Option<Transaction>,
+    zone_off: u64,
+    base: DataPtr,
+    len: c_int,
+) -> c_int {
     // SAFETY: NULL or live transaction; `base` addresses `len` bytes of a
     // live buffer or volume header (DataPtr contract).
     unsafe { ffi::hammer_generate_undo(trans_raw(trans), zone_off, base.0, len) }
@@ -928,7 +961,12 @@ pub fn hammer_rel_volume(volume: Option<Volume>, locked: c_int) {
 
 /// `hammer_bread(hmp, off, &error, &buffer)` with `buffer` starting out
 /// NULL: the data address, and the referenced buffer in `buffer`.
-pub fn hammer_bread(hmp: Mount, off: u64, error: &mut c_int, buffer: &mut Option<Buffer>) -> DataPtr {
+pub fn hammer_bread(
+    hmp: Mount,
+    off: u64,
+    error: &mut c_int,
+    buffer: &mut Option<Buffer>,
+) -> DataPtr {
     let mut raw: *mut ffi::hammer_buffer = buffer.map_or(ptr::null_mut(), Buffer::as_ptr);
     // SAFETY: live mount; out-parameters are valid locals.
     let data = unsafe { ffi::hammer_bread(hmp.as_ptr(), off, error, &mut raw) };
@@ -958,9 +996,23 @@ pub fn hammer_sync_buffers(hmp: Mount, base_offset: u64, bytes: c_int) {
 
 /// `hammer_del_buffers(hmp, base_offset, zone2_offset, bytes,
 /// report_conflicts)`.
-pub fn hammer_del_buffers(hmp: Mount, base_offset: u64, zone2_offset: u64, bytes: c_int, report_conflicts: c_int) -> c_int {
+pub fn hammer_del_buffers(
+    hmp: Mount,
+    base_offset: u64,
+    zone2_offset: u64,
+    bytes: c_int,
+    report_conflicts: c_int,
+) -> c_int {
     // SAFETY: live mount.
-    unsafe { ffi::hammer_del_buffers(hmp.as_ptr(), base_offset, zone2_offset, bytes, report_conflicts) }
+    unsafe {
+        ffi::hammer_del_buffers(
+            hmp.as_ptr(),
+            base_offset,
+            zone2_offset,
+            bytes,
+            report_conflicts,
+        )
+    }
 }
 
 /// `hammer_ip_replace_bulk(hmp, record)`.
@@ -1046,30 +1098,36 @@ pub trait InodeScan {
     fn scan(ip: Inode, iinfo: InodeInfoRef) -> c_int;
 }
 
-unsafe extern "C" fn inode_scan_trampoline<T: InodeScan>(ip: ffi::hammer_inode_t, data: *mut c_void) -> c_int {
-    // SAFETY: the scanner calls back with a live inode of the mount and
-    // with the hammer_inode_info it was started with as `data`.
-    let (ip, iinfo) = unsafe {
-        (
-            Inode::from_raw_nonnull(ip),
-            InodeInfoRef(match NonNull::new(data.cast::<ffi::hammer_inode_info>()) {
-                Some(p) => p,
-                None => kern::null_handle(crate::cstr!("hammer_inode_info")),
-            }),
-        )
-    };
-    T::scan(ip, iinfo)
+c_callback_fn! {
+    fn inode_scan_trampoline<T: InodeScan>(ip: ffi::hammer_inode_t, data: *mut c_void) -> c_int {
+        // SAFETY: the scanner calls back with a live inode of the mount and
+        // with the hammer_inode_info it was started with as `data`.
+        let (ip, iinfo) = unsafe {
+            (
+                Inode::from_raw_nonnull(ip),
+                InodeInfoRef(match NonNull::new(data.cast::<ffi::hammer_inode_info>()) {
+                    Some(p) => p,
+                    None => kern::null_handle(crate::cstr!("hammer_inode_info")),
+                }),
+            )
+        };
+        T::scan(ip, iinfo)
+    }
 }
 
 /// `hammer_scan_inode_snapshots(hmp, &iinfo, <T's callback>, data)`.
 pub fn hammer_scan_inode_snapshots<T: InodeScan>(hmp: Mount, iinfo: &mut InodeInfo, data: Leaf) {
+    let callback = c_callback!(
+        inode_scan_trampoline::<T>,
+        fn(ffi::hammer_inode_t, *mut c_void) -> c_int
+    );
     // SAFETY: live mount; `iinfo` outlives the synchronous scan; the
     // callback has the expected C type.
     unsafe {
         ffi::hammer_scan_inode_snapshots(
             hmp.as_ptr(),
             &mut iinfo.0,
-            Some(inode_scan_trampoline::<T>),
+            Some(callback),
             data.as_ptr().cast::<c_void>(),
         )
     }

@@ -61,3 +61,20 @@ pub fn assertion_failed(expr: &CStr, func: &CStr, file: &CStr, line: u32) -> ! {
         )
     }
 }
+
+/// `KKASSERT(p != NULL)` for an `Option` handle, yielding the handle: the
+/// kernel panics, like [`kassert!`], if it is `None`.
+#[macro_export]
+macro_rules! kassert_some {
+    ($opt:expr $(,)?) => {
+        match $opt {
+            ::core::option::Option::Some(v) => v,
+            ::core::option::Option::None => $crate::sys::kassert::assertion_failed(
+                $crate::cstr!(::core::stringify!($opt), " != NULL"),
+                $crate::cstr!(::core::module_path!()),
+                $crate::cstr!(::core::file!()),
+                ::core::line!(),
+            ),
+        }
+    };
+}

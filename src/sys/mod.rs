@@ -23,6 +23,50 @@ pub mod ffi;
 
 pub mod kassert;
 
+/// Defines a callback the kernel (or HAMMER) calls through a C function
+/// pointer, with the C ABI.
+///
+/// In the hosted build the kernel's `panic()` unwinds so that tests can
+/// observe it, and an `extern "C"` function would turn such an unwind into
+/// an abort. There the callback is `extern "C-unwind"` instead (same
+/// calling convention) and [`c_callback!`] converts it to the pointer type
+/// of the C declaration; the hosted kernel calls those pointers as
+/// "C-unwind".
+macro_rules! c_callback_fn {
+    ($(#[$m:meta])* fn $name:ident<$T:ident: $Tr:path>($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? $body:block) => {
+        $(#[$m])*
+        #[cfg(feature = "hosted")]
+        unsafe extern "C-unwind" fn $name<$T: $Tr>($($a: $t),*) $(-> $r)? $body
+
+        $(#[$m])*
+        #[cfg(not(feature = "hosted"))]
+        unsafe extern "C" fn $name<$T: $Tr>($($a: $t),*) $(-> $r)? $body
+    };
+}
+
+/// The C function-pointer value of a callback defined with
+/// [`c_callback_fn!`], given its parameter and return types.
+macro_rules! c_callback {
+    ($f:expr, fn($($t:ty),* $(,)?) $(-> $r:ty)?) => {{
+        #[cfg(feature = "hosted")]
+        let f = {
+            let f: unsafe extern "C-unwind" fn($($t),*) $(-> $r)? = $f;
+            // SAFETY: identical signature and calling convention; only the
+            // unwinding contract differs, which the hosted kernel's callers
+            // honour.
+            unsafe {
+                ::core::mem::transmute::<
+                    unsafe extern "C-unwind" fn($($t),*) $(-> $r)?,
+                    unsafe extern "C" fn($($t),*) $(-> $r)?,
+                >(f)
+            }
+        };
+        #[cfg(not(feature = "hosted"))]
+        let f: unsafe extern "C" fn($($t),*) $(-> $r)? = $f;
+        f
+    }};
+}
+
 pub mod bio;
 pub mod bioops;
 pub mod buf;

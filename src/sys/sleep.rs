@@ -8,6 +8,8 @@ use core::ffi::{c_char, c_int, c_void, CStr};
 use super::ffi;
 use super::flags::SleepFlags;
 
+pub use super::counters::hz;
+
 /// The identifier sleepers and wakers agree on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WaitChan(*const c_void);

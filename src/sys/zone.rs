@@ -63,7 +63,10 @@ mod tests {
         assert_eq!(off, 0x1030_0000_0000_4000);
         assert_eq!(HAMMER_VOL_DECODE(off), 3);
         assert_eq!(HAMMER_ZONE_DECODE(off), 1);
-        assert_eq!(HAMMER_ZONE_DECODE(HAMMER_ZONE_LARGE_DATA), HAMMER_ZONE_LARGE_DATA_INDEX);
+        assert_eq!(
+            HAMMER_ZONE_DECODE(HAMMER_ZONE_LARGE_DATA),
+            HAMMER_ZONE_LARGE_DATA_INDEX
+        );
         assert_eq!(HAMMER_VOL_DECODE(0x2FF0_0000_0000_0000), 255);
         assert_eq!(HAMMER_ENCODE_RAW_VOLUME(256, -1), 0x100F_FFFF_FFFF_FFFF);
     }

@@ -51,7 +51,11 @@ impl THead {
         Box::new(THead {
             rbh_root: ptr::null_mut(),
             rbh_inprog: ptr::null_mut(),
-            rbh_spin: Spin { counta: 0, countb: 0, descr: ptr::null() },
+            rbh_spin: Spin {
+                counta: 0,
+                countb: 0,
+                descr: ptr::null(),
+            },
         })
     }
 }
@@ -174,7 +178,10 @@ pub unsafe fn try_check_tree(head: *mut THead) -> Result<Vec<*mut TNode>, String
         ensure!((*root).rb_node.rbe_color == RB_BLACK, "root is red");
         walk(root, &mut out, 0)?;
         for w in out.windows(2) {
-            ensure!((*w[0]).key < (*w[1]).key, "in-order keys not strictly increasing");
+            ensure!(
+                (*w[0]).key < (*w[1]).key,
+                "in-order keys not strictly increasing"
+            );
         }
         // next/prev/min/max agree with the structural walk.
         ensure!(T::min(head) == out[0], "min");
@@ -249,4 +256,3 @@ pub unsafe fn shape(head: *mut THead, pool: &[TNode], in_tree: &[bool]) -> Vec<i
         v
     }
 }
-

@@ -64,7 +64,11 @@ impl<W: Write> TarWriter<W> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        TarWriter { out, written: 0, mtime }
+        TarWriter {
+            out,
+            written: 0,
+            mtime,
+        }
     }
 
     /// Bytes written so far (always a multiple of 512).
@@ -78,7 +82,10 @@ impl<W: Write> TarWriter<W> {
 
     fn header(&mut self, path: &str, mode: u32, size: u64, typeflag: u8) -> io::Result<()> {
         let (prefix, name) = ustar_split(path).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("path too long for ustar: {path}"))
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("path too long for ustar: {path}"),
+            )
         })?;
         let mut h = [0u8; TAR_BLOCK];
         h[..name.len()].copy_from_slice(name.as_bytes());
@@ -173,7 +180,11 @@ pub struct CpioWriter<W: Write> {
 
 impl<W: Write> CpioWriter<W> {
     pub fn new(out: W) -> Self {
-        CpioWriter { out, written: 0, next_ino: 1 }
+        CpioWriter {
+            out,
+            written: 0,
+            next_ino: 1,
+        }
     }
 
     fn pad4(&mut self) -> io::Result<()> {
@@ -257,9 +268,17 @@ mod tests {
             let sum = u32::from_str_radix(cstr(&h[148..154]).trim(), 8).unwrap();
             let mut copy = h.to_vec();
             copy[148..156].copy_from_slice(b"        ");
-            assert_eq!(sum, copy.iter().map(|&b| u32::from(b)).sum::<u32>(), "checksum of {name}");
+            assert_eq!(
+                sum,
+                copy.iter().map(|&b| u32::from(b)).sum::<u32>(),
+                "checksum of {name}"
+            );
             assert_eq!(&h[257..263], b"ustar\0");
-            let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            let path = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
             off += TAR_BLOCK;
             out.push((path, h[156], buf[off..off + size].to_vec()));
             off += size.div_ceil(TAR_BLOCK) * TAR_BLOCK;
@@ -281,7 +300,10 @@ mod tests {
         let entries = read_tar(&buf);
         assert_eq!(entries.len(), 4);
         assert_eq!(entries[0], ("p/".to_string(), b'5', vec![]));
-        assert_eq!(entries[1], ("p/a.txt".to_string(), b'0', b"hello\n".to_vec()));
+        assert_eq!(
+            entries[1],
+            ("p/a.txt".to_string(), b'0', b"hello\n".to_vec())
+        );
         assert_eq!(entries[2].2.len(), 0);
         assert_eq!(entries[3].0, long);
         assert_eq!(entries[3].2, vec![7u8; 1000]);
@@ -291,7 +313,9 @@ mod tests {
     fn tar_rejects_unsplittable_paths() {
         let mut t = TarWriter::new(Vec::new());
         assert!(t.add_file(&"x".repeat(101), 0o644, b"").is_err());
-        assert!(t.add_file(&format!("{}/f", "y".repeat(200)), 0o644, b"").is_err());
+        assert!(t
+            .add_file(&format!("{}/f", "y".repeat(200)), 0o644, b"")
+            .is_err());
     }
 
     #[test]
@@ -301,7 +325,8 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let mut t = TarWriter::new(Vec::new());
         t.add_dir("top", 0o755).unwrap();
-        t.add_file("top/run.sh", 0o755, b"#!/bin/sh\necho ok\n").unwrap();
+        t.add_file("top/run.sh", 0o755, b"#!/bin/sh\necho ok\n")
+            .unwrap();
         let mut buf = t.finish().unwrap();
         // Trailing zeros stand for the rest of the raw disk image.
         buf.resize(buf.len() + 64 * 1024, 0);
@@ -324,7 +349,10 @@ mod tests {
         let data = fs::read(dir.join("top/run.sh")).unwrap();
         assert_eq!(data, b"#!/bin/sh\necho ok\n");
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(dir.join("top/run.sh")).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.join("top/run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o111, 0o111);
         fs::remove_dir_all(&dir).unwrap();
     }

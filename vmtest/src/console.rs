@@ -17,7 +17,7 @@
 //! swallow the lines typed after them.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -31,7 +31,10 @@ pub const DFLY_PANIC_PATTERNS: &[&str] = &["panic:", "Fatal trap", "assertion", 
 pub enum WaitError {
     Timeout,
     /// A panic pattern showed up; `line` is the console line holding it.
-    Panic { pattern: String, line: String },
+    Panic {
+        pattern: String,
+        line: String,
+    },
     /// The guest's console closed (QEMU exited).
     Eof,
     /// Writing to the guest failed, or a command could not be sent.
@@ -43,7 +46,11 @@ impl std::fmt::Display for WaitError {
         match self {
             WaitError::Timeout => write!(f, "timed out"),
             WaitError::Panic { pattern, line } => {
-                write!(f, "panic pattern {pattern:?} on the console: {}", line.trim())
+                write!(
+                    f,
+                    "panic pattern {pattern:?} on the console: {}",
+                    line.trim()
+                )
             }
             WaitError::Eof => write!(f, "the guest console closed (QEMU exited)"),
             WaitError::Io(e) => write!(f, "console I/O error: {e}"),
@@ -76,7 +83,11 @@ pub struct Login {
 
 impl Default for Login {
     fn default() -> Self {
-        Login { user: "root".into(), password: None, shell: Some("/bin/sh".into()) }
+        Login {
+            user: "root".into(),
+            password: None,
+            shell: Some("/bin/sh".into()),
+        }
     }
 }
 
@@ -86,7 +97,13 @@ pub struct BootTrace {
     pub saw_login_prompt: bool,
     pub saw_password_prompt: bool,
     pub saw_single_user_prompt: bool,
+    /// How often a Return was sent to get a prompt printed again.
+    pub nudges: u32,
 }
+
+/// Default time without a prompt after which [`Console::wait_ready`] sends
+/// a bare Return.
+pub const NUDGE_AFTER: Duration = Duration::from_secs(20);
 
 /// A step marker found in console text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,7 +137,11 @@ pub fn find_end_marker(text: &[u8], id: &str) -> Option<EndMarker> {
         }
         if i > digits_at && text[i..].starts_with(b"@@") {
             if let Ok(rc) = std::str::from_utf8(&text[digits_at..i]).unwrap().parse() {
-                return Some(EndMarker { rc, start, end: i + 2 });
+                return Some(EndMarker {
+                    rc,
+                    start,
+                    end: i + 2,
+                });
             }
         }
         from = start + 1;
@@ -139,15 +160,28 @@ pub fn find_panic(text: &[u8], patterns: &[String]) -> Option<(String, String, u
         }
     }
     let (at, p) = best?;
-    let ls = text[..at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let le = text[at..].iter().position(|&b| b == b'\n').map_or(text.len(), |i| at + i);
-    Some((p.clone(), String::from_utf8_lossy(&text[ls..le]).into_owned(), at))
+    let ls = text[..at]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let le = text[at..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(text.len(), |i| at + i);
+    Some((
+        p.clone(),
+        String::from_utf8_lossy(&text[ls..le]).into_owned(),
+        at,
+    ))
 }
 
 /// True when the text after the last newline looks like a shell prompt:
 /// it ends (ignoring blanks) in `#`, `$`, `%` or `>`.
 pub fn ends_with_shell_prompt(text: &[u8]) -> bool {
-    let last = text.iter().rposition(|&b| b == b'\n').map_or(text, |i| &text[i + 1..]);
+    let last = text
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(text, |i| &text[i + 1..]);
     let trimmed = last.trim_ascii_end();
     // Guard against a bare '#' that starts a comment line mid-boot: a prompt
     // is followed by a blank (which trim removed) at the end of the output.
@@ -167,7 +201,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 pub fn valid_step_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 40
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// The line that runs `cmd` as step `id` (see the module doc).
@@ -204,6 +240,8 @@ pub struct Console {
     seq: u32,
     /// Lines sent, for the report's transcript.
     pub sent: Vec<String>,
+    /// See [`NUDGE_AFTER`].
+    pub nudge_after: Duration,
 }
 
 impl Console {
@@ -251,6 +289,7 @@ impl Console {
             esc: Esc::None,
             seq: 0,
             sent: Vec::new(),
+            nudge_after: NUDGE_AFTER,
         }
     }
 
@@ -280,9 +319,18 @@ impl Console {
     /// far as it has arrived).
     pub fn panic_seen(&self) -> Option<(String, String)> {
         let (p, at) = self.panic.as_ref()?;
-        let ls = self.buf[..*at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let le = self.buf[*at..].iter().position(|&b| b == b'\n').map_or(self.buf.len(), |i| at + i);
-        Some((p.clone(), String::from_utf8_lossy(&self.buf[ls..le]).into_owned()))
+        let ls = self.buf[..*at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let le = self.buf[*at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(self.buf.len(), |i| at + i);
+        Some((
+            p.clone(),
+            String::from_utf8_lossy(&self.buf[ls..le]).into_owned(),
+        ))
     }
 
     /// Forgets a seen panic (the stand-in test fakes one and goes on); text
@@ -333,7 +381,10 @@ impl Console {
         if self.panic.is_none() {
             // Re-scan a little of the old text: a pattern may straddle chunks.
             let longest = self.patterns.iter().map(String::len).max().unwrap_or(0);
-            let from = self.panic_scanned.saturating_sub(longest).max(self.panic_floor);
+            let from = self
+                .panic_scanned
+                .saturating_sub(longest)
+                .max(self.panic_floor);
             if let Some((p, _, at)) = find_panic(&self.buf[from..], &self.patterns) {
                 self.panic = Some((p, from + at));
             }
@@ -399,7 +450,9 @@ impl Console {
 
     /// Waits for the literal `s`.
     pub fn wait_str(&mut self, s: &str, timeout: Duration) -> Result<(), WaitError> {
-        self.wait_for(timeout, |t| find(t, s.as_bytes()).map(|i| ((), i + s.len())))
+        self.wait_for(timeout, |t| {
+            find(t, s.as_bytes()).map(|i| ((), i + s.len()))
+        })
     }
 
     /// Reads for `d` regardless of content (panics are still noticed).
@@ -423,7 +476,9 @@ impl Console {
     /// editing shell) and panic patterns (the echo would look like a panic).
     pub fn send_line(&mut self, line: &str) -> Result<(), WaitError> {
         if line.bytes().any(|b| b < 0x20 || b == 0x7f) {
-            return Err(WaitError::Io(format!("control character in console line {line:?}")));
+            return Err(WaitError::Io(format!(
+                "control character in console line {line:?}"
+            )));
         }
         if let Some(p) = self.patterns.iter().find(|p| line.contains(p.as_str())) {
             return Err(WaitError::Io(format!(
@@ -457,14 +512,21 @@ impl Console {
     /// Runs `cmd` in the guest shell as step `name` and returns its exit
     /// status and output. On a timeout the command is still running: call
     /// [`Console::interrupt`] before sending anything else.
-    pub fn run(&mut self, name: &str, cmd: &str, timeout: Duration) -> Result<CmdOutcome, WaitError> {
+    pub fn run(
+        &mut self,
+        name: &str,
+        cmd: &str,
+        timeout: Duration,
+    ) -> Result<CmdOutcome, WaitError> {
         if !valid_step_name(name) {
             return Err(WaitError::Io(format!("bad step name {name:?}")));
         }
         let id = self.next_id(name);
         let deadline = Instant::now() + timeout;
         self.send_line(&step_line(&id, cmd))?;
-        self.wait_for(timeout, |t| find_begin_marker(t, &id).map(|(_, end)| ((), end)))?;
+        self.wait_for(timeout, |t| {
+            find_begin_marker(t, &id).map(|(_, end)| ((), end))
+        })?;
         let left = deadline.saturating_duration_since(Instant::now());
         let m = self.wait_for(left, |t| {
             find_end_marker(t, &id).map(|m| {
@@ -508,11 +570,21 @@ impl Console {
         const PROMPTS: &[(&str, Ev)] = &[
             ("login:", Ev::Login),
             ("Password:", Ev::Password),
-            ("Enter full pathname of shell or RETURN for /bin/sh:", Ev::SingleUser),
+            (
+                "Enter full pathname of shell or RETURN for /bin/sh:",
+                Ev::SingleUser,
+            ),
         ];
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let ev = self.wait_for(left, |t| {
+            if left.is_zero() {
+                return Err(WaitError::Timeout);
+            }
+            // A prompt followed by a late kernel message is no longer the
+            // last output, so it would not be recognised: after a while
+            // without a match, a bare Return makes getty or the shell print
+            // a fresh one.
+            let ev = match self.wait_for(left.min(self.nudge_after), |t| {
                 if let Some(i) = find(t, b"Login incorrect") {
                     return Some((Ev::Incorrect, i + 15));
                 }
@@ -525,7 +597,15 @@ impl Console {
                     }
                 }
                 ends_with_shell_prompt(t).then_some((Ev::Prompt, t.len()))
-            })?;
+            }) {
+                Ok(ev) => ev,
+                Err(WaitError::Timeout) => {
+                    self.send_raw(b"\n")?;
+                    trace.nudges += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             match ev {
                 Ev::Login => {
                     trace.saw_login_prompt = true;
@@ -569,9 +649,19 @@ impl Console {
             let sh = sh.clone();
             self.send_line(&format!("exec {sh}"))?;
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        self.sync(left.max(Duration::from_secs(30)))?;
-        Ok(trace)
+        // Three tries: a line typed while the old shell is being replaced
+        // could get lost on some terminals; a fresh marker each time keeps
+        // a late answer from being taken for the current one.
+        let mut last = WaitError::Timeout;
+        for _ in 0..3 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.sync(left.max(Duration::from_secs(30)) / 3) {
+                Ok(()) => return Ok(trace),
+                Err(WaitError::Timeout) => last = WaitError::Timeout,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
     }
 }
 
@@ -587,9 +677,26 @@ mod tests {
     #[test]
     fn end_marker_parsing() {
         let t = b"x\n@@STEP-END 3.fsx rc=0@@\n";
-        assert_eq!(find_end_marker(t, "3.fsx"), Some(EndMarker { rc: 0, start: 2, end: 25 }));
-        assert_eq!(find_end_marker(b"@@STEP-END 3.fsx rc=127@@", "3.fsx").unwrap().rc, 127);
-        assert_eq!(find_end_marker(b"@@STEP-END 3.fsx rc=-1@@", "3.fsx").unwrap().rc, -1);
+        assert_eq!(
+            find_end_marker(t, "3.fsx"),
+            Some(EndMarker {
+                rc: 0,
+                start: 2,
+                end: 25
+            })
+        );
+        assert_eq!(
+            find_end_marker(b"@@STEP-END 3.fsx rc=127@@", "3.fsx")
+                .unwrap()
+                .rc,
+            127
+        );
+        assert_eq!(
+            find_end_marker(b"@@STEP-END 3.fsx rc=-1@@", "3.fsx")
+                .unwrap()
+                .rc,
+            -1
+        );
         // Another step's marker, a half-arrived marker, the echo of the
         // command line and a sequence-number prefix clash do not match.
         assert_eq!(find_end_marker(b"@@STEP-END 4.fsx rc=0@@", "3.fsx"), None);
@@ -609,7 +716,10 @@ mod tests {
         assert!(!l.contains('\n'));
         assert!(l.starts_with("printf '@@%s %s@@\\n' STEP-BEGIN 1.mount; { mount_hammer"));
         assert!(l.ends_with("STEP-END 1.mount $?"));
-        assert_eq!(find_begin_marker(b"..@@STEP-BEGIN 1.mount@@\n", "1.mount"), Some((2, 24)));
+        assert_eq!(
+            find_begin_marker(b"..@@STEP-BEGIN 1.mount@@\n", "1.mount"),
+            Some((2, 24))
+        );
     }
 
     #[test]
@@ -619,7 +729,12 @@ mod tests {
         let (pat, line, _) = find_panic(t, &p).unwrap();
         assert_eq!(pat, "panic:");
         assert_eq!(line, "panic: assertion \"x\" failed in f at g.c:1");
-        assert_eq!(find_panic(b"\nFatal trap 12: page fault while in kernel mode\n", &p).unwrap().0, "Fatal trap");
+        assert_eq!(
+            find_panic(b"\nFatal trap 12: page fault while in kernel mode\n", &p)
+                .unwrap()
+                .0,
+            "Fatal trap"
+        );
         assert_eq!(find_panic(b"KKASSERT failed", &p).unwrap().0, "KKASSERT");
         assert!(find_panic(b"hammer: mounted fine\nPanic: lower case P is not ours", &p).is_none());
     }
@@ -663,28 +778,40 @@ mod tests {
         let e = c.wait_str("never", Duration::from_secs(5)).unwrap_err();
         assert_eq!(
             e,
-            WaitError::Panic { pattern: "Fatal trap".into(), line: "Fatal trap 12: page fault".into() }
+            WaitError::Panic {
+                pattern: "Fatal trap".into(),
+                line: "Fatal trap 12: page fault".into()
+            }
         );
     }
 
     #[test]
     fn control_sequences_are_dropped() {
         let mut c = scripted(&["/ # \x1b[6n", "\x1b[1;3", "2mred\x1b[0m\x07\r\n"]);
-        assert_eq!(c.wait_str("zzz", Duration::from_secs(5)), Err(WaitError::Eof));
+        assert_eq!(
+            c.wait_str("zzz", Duration::from_secs(5)),
+            Err(WaitError::Eof)
+        );
         assert_eq!(c.text(), b"/ # red\n");
     }
 
     #[test]
     fn eof_and_timeout() {
         let mut c = scripted(&["a\r\nb\r\n"]);
-        assert_eq!(c.wait_str("zzz", Duration::from_secs(5)), Err(WaitError::Eof));
+        assert_eq!(
+            c.wait_str("zzz", Duration::from_secs(5)),
+            Err(WaitError::Eof)
+        );
         assert_eq!(c.text(), b"a\nb\n");
         assert_eq!(c.tail(1), "b\n");
         assert_eq!(c.tail(5), "a\nb\n");
         let (r, _w) = std::io::pipe().unwrap();
         let mut c = Console::new(r, std::io::sink(), None, DFLY_PANIC_PATTERNS);
         let t0 = Instant::now();
-        assert_eq!(c.wait_str("zzz", Duration::from_millis(200)), Err(WaitError::Timeout));
+        assert_eq!(
+            c.wait_str("zzz", Duration::from_millis(200)),
+            Err(WaitError::Timeout)
+        );
         assert!(t0.elapsed() < Duration::from_secs(2));
     }
 
@@ -713,6 +840,56 @@ mod tests {
         Some((Console::new(out, inp, None, DFLY_PANIC_PATTERNS), child))
     }
 
+    /// A fake getty whose prompt is followed by a late kernel message: only
+    /// the Return sent after the quiet period brings a prompt at the end.
+    #[test]
+    fn login_prompt_hidden_by_a_late_message_is_reprinted() {
+        let script = r#"
+printf 'login: \nvbd1: late kernel message\n'
+read user
+[ -z "$user" ] && { printf 'login: '; read user; }
+[ "$user" = root ] || { echo 'Login incorrect'; exit 1; }
+printf 'Password:'; read pw
+[ "$pw" = pw ] || { echo 'Login incorrect'; exit 1; }
+PS1='# ' exec sh -i 2>&1
+"#;
+        let Ok(mut child) = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+        else {
+            return;
+        };
+        let mut c = Console::new(
+            child.stdout.take().unwrap(),
+            child.stdin.take().unwrap(),
+            None,
+            DFLY_PANIC_PATTERNS,
+        );
+        c.nudge_after = Duration::from_secs(1);
+        // No exec of another shell: on a pipe (unlike a tty) the old shell
+        // may have read the next line already, and it would be lost.
+        let login = Login {
+            user: "root".into(),
+            password: Some("pw".into()),
+            shell: None,
+        };
+        let trace = c
+            .wait_ready(&login, Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(c.text())));
+        assert!(trace.saw_login_prompt && trace.saw_password_prompt);
+        assert_eq!(trace.nudges, 1);
+        let r = c
+            .run("after-login", "echo in", Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(r.output, "in\n");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     #[test]
     fn steps_against_a_local_shell() {
         let Some((mut c, mut child)) = local_shell() else {
@@ -720,9 +897,19 @@ mod tests {
             return;
         };
         c.sync(Duration::from_secs(10)).unwrap();
-        let r = c.run("ok", "echo hello; echo world", Duration::from_secs(10)).unwrap();
-        assert_eq!(r, CmdOutcome { rc: 0, output: "hello\nworld\n".into() });
-        let r = c.run("fails", "sh -c 'exit 3'", Duration::from_secs(10)).unwrap();
+        let r = c
+            .run("ok", "echo hello; echo world", Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(
+            r,
+            CmdOutcome {
+                rc: 0,
+                output: "hello\nworld\n".into()
+            }
+        );
+        let r = c
+            .run("fails", "sh -c 'exit 3'", Duration::from_secs(10))
+            .unwrap();
         assert_eq!(r.rc, 3);
         // Shell variables persist between steps (the guest plan relies on it).
         c.run("set", "V=42", Duration::from_secs(10)).unwrap();
@@ -730,11 +917,20 @@ mod tests {
         assert_eq!(r.output, "42\n");
         // Commands cannot eat the lines typed after them.
         let r = c.run("stdin", "cat", Duration::from_secs(10)).unwrap();
-        assert_eq!(r, CmdOutcome { rc: 0, output: String::new() });
+        assert_eq!(
+            r,
+            CmdOutcome {
+                rc: 0,
+                output: String::new()
+            }
+        );
         let pidfile = std::env::temp_dir().join(format!("vmtest-sleep-{}", std::process::id()));
         let cmd = format!("sh -c 'echo $$ > {}; exec sleep 30'", pidfile.display());
         let t0 = Instant::now();
-        assert_eq!(c.run("slow", &cmd, Duration::from_millis(500)), Err(WaitError::Timeout));
+        assert_eq!(
+            c.run("slow", &cmd, Duration::from_millis(500)),
+            Err(WaitError::Timeout)
+        );
         assert!(t0.elapsed() < Duration::from_secs(5));
         // No tty here, so Ctrl-C does not reach sleep; the shell answers the
         // sync once sleep ends. End it by its pid to keep the test fast.
@@ -742,12 +938,21 @@ mod tests {
         let _ = Command::new("kill").arg(pid.trim()).status();
         let _ = std::fs::remove_file(&pidfile);
         c.interrupt(Duration::from_secs(40)).unwrap();
-        let r = c.run("after", "echo alive", Duration::from_secs(10)).unwrap();
+        let r = c
+            .run("after", "echo alive", Duration::from_secs(10))
+            .unwrap();
         assert_eq!(r.output, "alive\n");
-        let r = c.run("fake-panic", "printf 'pan%s: test\\n' ic", Duration::from_secs(10));
+        let r = c.run(
+            "fake-panic",
+            "printf 'pan%s: test\\n' ic",
+            Duration::from_secs(10),
+        );
         assert_eq!(
             r,
-            Err(WaitError::Panic { pattern: "panic:".into(), line: "panic: test".into() })
+            Err(WaitError::Panic {
+                pattern: "panic:".into(),
+                line: "panic: test".into()
+            })
         );
         let _ = child.kill();
         let _ = child.wait();

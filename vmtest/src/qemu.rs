@@ -30,7 +30,78 @@ impl Accel {
 /// True when /dev/kvm exists and this process may open it read-write, which
 /// is what QEMU needs for `-accel kvm`.
 pub fn kvm_usable() -> bool {
-    OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
+}
+
+/// Checks that KVM really runs a guest with `-cpu host`: some hosts hand
+/// out /dev/kvm but fail on it (nested setups that reject MSR writes, for
+/// instance). Boots just the firmware and waits for SeaBIOS's banner on its
+/// debug port; takes well under a second when KVM works.
+pub fn probe_kvm(binary: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let mut child = Command::new(binary)
+        .args([
+            "-machine",
+            "pc",
+            "-accel",
+            "kvm",
+            "-cpu",
+            "host",
+            "-nodefaults",
+            "-display",
+            "none",
+        ])
+        .args([
+            "-m",
+            "64",
+            "-no-reboot",
+            "-monitor",
+            "none",
+            "-serial",
+            "none",
+        ])
+        .args(["-debugcon", "stdio", "-global", "isa-debugcon.iobase=0x402"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let mut out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 512];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if seen.windows(7).any(|w| w == b"SeaBIOS") {
+                let _ = tx.send(());
+                return;
+            }
+        }
+    });
+    let ok = rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    if ok {
+        return Ok(());
+    }
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let first = err
+        .lines()
+        .next()
+        .unwrap_or("no firmware output within 10 s")
+        .to_string();
+    Err(format!("KVM does not run a guest here ({first})"))
 }
 
 /// Picks the accelerator. `request` is the user's choice (env VMTEST_ACCEL):
@@ -41,7 +112,9 @@ pub fn choose_accel(request: Option<&str>, kvm_ok: bool) -> Result<Accel, String
         "tcg" => Ok(Accel::Tcg),
         "kvm" if kvm_ok => Ok(Accel::Kvm),
         "kvm" => Err("KVM requested but /dev/kvm cannot be opened read-write".into()),
-        other => Err(format!("unknown accelerator {other:?} (use kvm, tcg or auto)")),
+        other => Err(format!(
+            "unknown accelerator {other:?} (use kvm, tcg or auto)"
+        )),
     }
 }
 
@@ -60,7 +133,9 @@ impl DiskIf {
             "virtio" => Ok(DiskIf::Virtio),
             "ide" => Ok(DiskIf::Ide),
             "ahci" | "sata" => Ok(DiskIf::Ahci),
-            other => Err(format!("unknown disk interface {other:?} (virtio, ide or ahci)")),
+            other => Err(format!(
+                "unknown disk interface {other:?} (virtio, ide or ahci)"
+            )),
         }
     }
 }
@@ -79,7 +154,13 @@ pub struct Drive {
 
 impl Drive {
     pub fn raw(path: impl Into<PathBuf>, iface: DiskIf) -> Drive {
-        Drive { path: path.into(), format: "raw".into(), iface, snapshot: false, readonly: false }
+        Drive {
+            path: path.into(),
+            format: "raw".into(),
+            iface,
+            snapshot: false,
+            readonly: false,
+        }
     }
 }
 
@@ -148,7 +229,12 @@ impl QemuConfig {
         let smp = self.cpus.to_string();
         push(&["-m", &mem, "-smp", &smp]);
         push(&["-display", "none", "-nic", "none", "-no-reboot"]);
-        push(&["-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0"]);
+        push(&[
+            "-chardev",
+            "stdio,id=con0,signal=off",
+            "-serial",
+            "chardev:con0",
+        ]);
         match &self.monitor_socket {
             Some(sock) => {
                 let spec = format!("unix:{},server=on,wait=off", qemu_escape(sock));
@@ -217,13 +303,15 @@ impl QemuConfig {
         s
     }
 
-    /// Starts QEMU with piped stdin/stdout (the serial console) and stderr.
-    pub fn spawn(&self) -> std::io::Result<Child> {
+    /// Starts QEMU with piped stdin/stdout (the serial console); its own
+    /// messages go to `stderr` (a file, or inherited: a pipe nobody reads
+    /// could fill up and stop QEMU).
+    pub fn spawn(&self, stderr: Stdio) -> std::io::Result<Child> {
         Command::new(&self.binary)
             .args(self.args())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
     }
 }
@@ -231,7 +319,8 @@ impl QemuConfig {
 /// Quotes `s` for a POSIX shell when it contains anything unusual.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
     {
         s.to_string()
     } else {
@@ -246,7 +335,9 @@ pub fn find_in_path(name: &str) -> Option<PathBuf> {
         return p.is_file().then_some(p);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 #[cfg(test)]
@@ -286,7 +377,10 @@ mod tests {
         assert!(s.contains("-accel tcg,thread=multi -cpu qemu64"), "{s}");
         assert!(!s.contains("kvm"), "{s}");
         // Serial console on stdio, no graphics, no monitor, no network.
-        assert!(s.contains("-chardev stdio,id=con0,signal=off -serial chardev:con0"), "{s}");
+        assert!(
+            s.contains("-chardev stdio,id=con0,signal=off -serial chardev:con0"),
+            "{s}"
+        );
         assert!(s.contains("-display none"), "{s}");
         assert!(s.contains("-monitor none"), "{s}");
         assert!(s.contains("-nic none"), "{s}");
@@ -305,8 +399,12 @@ mod tests {
         c.drives.push(payload);
         c.drives.push(Drive::raw("/tmp/test.img", DiskIf::Virtio));
         let a = c.args();
-        let drives: Vec<&String> =
-            a.iter().enumerate().filter(|(i, _)| *i > 0 && a[i - 1] == "-drive").map(|(_, v)| v).collect();
+        let drives: Vec<&String> = a
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i > 0 && a[i - 1] == "-drive")
+            .map(|(_, v)| v)
+            .collect();
         assert_eq!(
             drives,
             [
@@ -324,7 +422,12 @@ mod tests {
         c.drives.push(Drive::raw("/b.img", DiskIf::Ahci));
         let s = joined(&c);
         assert_eq!(s.matches("ahci,id=ahci0").count(), 1, "{s}");
-        assert!(s.contains("file=/a.img,format=raw,if=none,id=disk0 -device ide-hd,drive=disk0,bus=ahci0.0"), "{s}");
+        assert!(
+            s.contains(
+                "file=/a.img,format=raw,if=none,id=disk0 -device ide-hd,drive=disk0,bus=ahci0.0"
+            ),
+            "{s}"
+        );
         assert!(s.contains("ide-hd,drive=disk1,bus=ahci0.1"), "{s}");
     }
 
@@ -337,11 +440,38 @@ mod tests {
         c.monitor_socket = Some("/tmp/mon.sock".into());
         let a = c.args();
         let s = a.join(" ");
-        assert!(s.contains("-kernel /boot/vmlinuz -initrd /tmp/initrd -append"), "{s}");
+        assert!(
+            s.contains("-kernel /boot/vmlinuz -initrd /tmp/initrd -append"),
+            "{s}"
+        );
         // The kernel command line stays one argument.
         assert!(a.contains(&"console=ttyS0 panic=-1".to_string()));
-        assert!(s.contains("-monitor unix:/tmp/mon.sock,server=on,wait=off"), "{s}");
+        assert!(
+            s.contains("-monitor unix:/tmp/mon.sock,server=on,wait=off"),
+            "{s}"
+        );
         assert!(c.command_line().contains("'console=ttyS0 panic=-1'"));
+    }
+
+    /// Whatever this host's KVM does, the probe answers within its limit,
+    /// and TCG (what the probe falls back to) boots the same firmware.
+    #[test]
+    fn kvm_probe_answers() {
+        let Some(bin) = find_in_path("qemu-system-x86_64") else {
+            eprintln!("no qemu-system-x86_64; skipped");
+            return;
+        };
+        if !kvm_usable() {
+            eprintln!("no usable /dev/kvm; probe not exercised");
+            return;
+        }
+        let t0 = std::time::Instant::now();
+        let verdict = probe_kvm(&bin);
+        eprintln!("KVM probe: {verdict:?} in {:?}", t0.elapsed());
+        assert!(t0.elapsed() < std::time::Duration::from_secs(15));
+        if let Err(e) = verdict {
+            assert!(e.starts_with("KVM does not run a guest here"), "{e}");
+        }
     }
 
     #[test]

@@ -111,7 +111,11 @@ impl Report {
             let _ = writeln!(o, "{:<12} {a}", "aborted");
         }
         let _ = writeln!(o);
-        let _ = writeln!(o, "{:<4} {:<18} {:<8} {:>9} {:>5}  detail", "#", "step", "result", "seconds", "rc");
+        let _ = writeln!(
+            o,
+            "{:<4} {:<18} {:<8} {:>9} {:>5}  detail",
+            "#", "step", "result", "seconds", "rc"
+        );
         for (i, s) in self.steps.iter().enumerate() {
             let rc = s.rc.map_or("-".to_string(), |r| r.to_string());
             let _ = writeln!(
@@ -128,7 +132,12 @@ impl Report {
         for s in &self.steps {
             if let Some(tail) = &s.console_tail {
                 let _ = writeln!(o);
-                let _ = writeln!(o, "--- console tail at step {} ({}) ---", s.name, s.status.as_str());
+                let _ = writeln!(
+                    o,
+                    "--- console tail at step {} ({}) ---",
+                    s.name,
+                    s.status.as_str()
+                );
                 let _ = writeln!(o, "command: {}", s.command);
                 o.push_str(tail);
                 if !tail.ends_with('\n') {
@@ -144,19 +153,31 @@ impl Report {
         let mut o = String::new();
         o.push_str("{\n");
         let _ = writeln!(o, "  \"title\": {},", json_str(&self.title));
-        let _ = writeln!(o, "  \"result\": {},", json_str(if self.passed() { "pass" } else { "fail" }));
+        let _ = writeln!(
+            o,
+            "  \"result\": {},",
+            json_str(if self.passed() { "pass" } else { "fail" })
+        );
         let _ = writeln!(
             o,
             "  \"aborted\": {},",
             self.aborted.as_deref().map_or("null".to_string(), json_str)
         );
-        let _ = writeln!(o, "  \"total_seconds\": {},", json_num(self.total_seconds()));
+        let _ = writeln!(
+            o,
+            "  \"total_seconds\": {},",
+            json_num(self.total_seconds())
+        );
         o.push_str("  \"facts\": {");
         for (i, (k, v)) in self.facts.iter().enumerate() {
             let sep = if i == 0 { "\n" } else { ",\n" };
             let _ = write!(o, "{sep}    {}: {}", json_str(k), json_str(v));
         }
-        o.push_str(if self.facts.is_empty() { "},\n" } else { "\n  },\n" });
+        o.push_str(if self.facts.is_empty() {
+            "},\n"
+        } else {
+            "\n  },\n"
+        });
         o.push_str("  \"steps\": [");
         for (i, s) in self.steps.iter().enumerate() {
             o.push_str(if i == 0 { "\n" } else { ",\n" });
@@ -164,17 +185,27 @@ impl Report {
             let _ = write!(o, "\"name\": {}, ", json_str(&s.name));
             let _ = write!(o, "\"status\": {}, ", json_str(s.status.as_str()));
             let _ = write!(o, "\"seconds\": {}, ", json_num(s.seconds));
-            let _ = write!(o, "\"rc\": {}, ", s.rc.map_or("null".to_string(), |r| r.to_string()));
+            let _ = write!(
+                o,
+                "\"rc\": {}, ",
+                s.rc.map_or("null".to_string(), |r| r.to_string())
+            );
             let _ = write!(o, "\"command\": {}, ", json_str(&s.command));
             let _ = write!(o, "\"detail\": {}, ", json_str(&s.detail));
             let _ = write!(
                 o,
                 "\"console_tail\": {}",
-                s.console_tail.as_deref().map_or("null".to_string(), json_str)
+                s.console_tail
+                    .as_deref()
+                    .map_or("null".to_string(), json_str)
             );
             o.push('}');
         }
-        o.push_str(if self.steps.is_empty() { "]\n" } else { "\n  ]\n" });
+        o.push_str(if self.steps.is_empty() {
+            "]\n"
+        } else {
+            "\n  ]\n"
+        });
         o.push_str("}\n");
         o
     }
@@ -222,7 +253,10 @@ mod tests {
     use super::*;
 
     fn sample() -> Report {
-        let mut r = Report { title: "vmtest: hammer_io on DragonFly".into(), ..Default::default() };
+        let mut r = Report {
+            title: "vmtest: hammer_io on DragonFly".into(),
+            ..Default::default()
+        };
         r.fact("image", "/img/dfly.qcow2");
         r.fact("accel", "kvm");
         let mut a = StepRecord::new("boot", "(console)");
@@ -233,7 +267,8 @@ mod tests {
         b.status = Status::Panic;
         b.seconds = 12.0;
         b.detail = "panic pattern \"panic:\" on the console".into();
-        b.console_tail = Some("op 17 write\npanic: assertion \"io->lock.refs\" failed\n\tdb> ".into());
+        b.console_tail =
+            Some("op 17 write\npanic: assertion \"io->lock.refs\" failed\n\tdb> ".into());
         r.steps.push(b);
         let mut c = StepRecord::new("umount", "umount $T");
         c.detail = "not run: an earlier step failed".into();
@@ -244,10 +279,22 @@ mod tests {
     #[test]
     fn text_report() {
         let t = sample().to_text();
-        assert!(t.starts_with("vmtest: hammer_io on DragonFly\n====="), "{t}");
-        assert!(t.contains("result       FAIL (3 steps, 1 failed, 43.2 s)"), "{t}");
-        assert!(t.contains("1    boot               pass          31.2     -"), "{t}");
-        assert!(t.contains("2    fsx                panic         12.0     -  panic pattern"), "{t}");
+        assert!(
+            t.starts_with("vmtest: hammer_io on DragonFly\n====="),
+            "{t}"
+        );
+        assert!(
+            t.contains("result       FAIL (3 steps, 1 failed, 43.2 s)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("1    boot               pass          31.2     -"),
+            "{t}"
+        );
+        assert!(
+            t.contains("2    fsx                panic         12.0     -  panic pattern"),
+            "{t}"
+        );
         assert!(t.contains("3    umount             skipped"), "{t}");
         assert!(t.contains("--- console tail at step fsx (panic) ---\ncommand: sh $P/steps/fsx.sh\nop 17 write\n"), "{t}");
         assert!(t.contains("--- end of tail ---"), "{t}");
@@ -290,8 +337,12 @@ mod tests {
     fn writes_files() {
         let dir = std::env::temp_dir().join(format!("vmtest-report-{}", std::process::id()));
         sample().write(&dir).unwrap();
-        assert!(std::fs::read_to_string(dir.join("report.txt")).unwrap().contains("FAIL"));
-        assert!(std::fs::read_to_string(dir.join("report.json")).unwrap().contains("\"steps\""));
+        assert!(std::fs::read_to_string(dir.join("report.txt"))
+            .unwrap()
+            .contains("FAIL"));
+        assert!(std::fs::read_to_string(dir.join("report.json"))
+            .unwrap()
+            .contains("\"steps\""));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

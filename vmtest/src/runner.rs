@@ -26,7 +26,13 @@ pub struct Step {
 
 impl Step {
     pub fn new(name: &str, cmd: &str, timeout: Duration) -> Step {
-        Step { name: name.into(), cmd: cmd.into(), timeout, critical: false, expect_rc: 0 }
+        Step {
+            name: name.into(),
+            cmd: cmd.into(),
+            timeout,
+            critical: false,
+            expect_rc: 0,
+        }
     }
 
     pub fn critical(mut self) -> Step {
@@ -53,11 +59,45 @@ pub struct Runner<'a> {
     /// Set by a failed critical step: later steps are skipped.
     pub blocked_by: Option<String>,
     pub on_panic: Option<PanicHook<'a>>,
+    /// Print each step's start and result on stderr as the run goes.
+    pub verbose: bool,
+    started: Instant,
 }
 
 impl<'a> Runner<'a> {
     pub fn new(console: &'a mut Console, report: &'a mut Report) -> Runner<'a> {
-        Runner { console, report, stopped: None, blocked_by: None, on_panic: None }
+        Runner {
+            console,
+            report,
+            stopped: None,
+            blocked_by: None,
+            on_panic: None,
+            verbose: false,
+            started: Instant::now(),
+        }
+    }
+
+    fn announce(&self, name: &str) {
+        if self.verbose {
+            eprintln!(
+                "[{:>7.1}s] {name} ...",
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    fn push(&mut self, rec: StepRecord) {
+        if self.verbose {
+            eprintln!(
+                "[{:>7.1}s] {} {} ({:.1} s) {}",
+                self.started.elapsed().as_secs_f64(),
+                rec.name,
+                rec.status.as_str(),
+                rec.seconds,
+                rec.detail
+            );
+        }
+        self.report.steps.push(rec);
     }
 
     fn fail_record(&mut self, rec: &mut StepRecord, status: Status, detail: String) {
@@ -77,13 +117,16 @@ impl<'a> Runner<'a> {
                     Ok(()) => rec.detail.push_str("; interrupted, shell answered again"),
                     Err(WaitError::Panic { pattern, line }) => {
                         rec.status = Status::Panic;
-                        rec.detail = format!("timed out, then panic pattern {pattern:?}: {}", line.trim());
+                        rec.detail =
+                            format!("timed out, then panic pattern {pattern:?}: {}", line.trim());
                         self.panicked();
                         rec.console_tail = Some(self.console.tail(TAIL_LINES));
                     }
                     Err(e2) => {
-                        rec.detail.push_str(&format!("; the shell did not come back ({e2})"));
-                        self.stopped = Some(format!("console unresponsive after step {}", rec.name));
+                        rec.detail
+                            .push_str(&format!("; the shell did not come back ({e2})"));
+                        self.stopped =
+                            Some(format!("console unresponsive after step {}", rec.name));
                     }
                 }
             }
@@ -93,7 +136,11 @@ impl<'a> Runner<'a> {
                 self.fail_record(rec, Status::Panic, detail);
             }
             WaitError::Eof => {
-                self.fail_record(rec, Status::Error, "the guest console closed (QEMU exited)".into());
+                self.fail_record(
+                    rec,
+                    Status::Error,
+                    "the guest console closed (QEMU exited)".into(),
+                );
                 self.stopped = Some(format!("QEMU exited during step {}", rec.name));
             }
             WaitError::Io(msg) => {
@@ -113,7 +160,11 @@ impl<'a> Runner<'a> {
 
     /// Records the boot: waits for readiness (login and shell).
     pub fn boot(&mut self, login: &Login, timeout: Duration) -> bool {
-        let mut rec = StepRecord::new("boot", "(wait for login/shell prompt, log in, exec sh, sync)");
+        let mut rec = StepRecord::new(
+            "boot",
+            "(wait for login/shell prompt, log in, exec sh, sync)",
+        );
+        self.announce("boot");
         let t0 = Instant::now();
         match self.console.wait_ready(login, timeout) {
             Ok(trace) => {
@@ -134,7 +185,10 @@ impl<'a> Runner<'a> {
                 rec.detail = format!("ready via {}", how.join(", "));
             }
             Err(WaitError::Timeout) => {
-                let d = format!("no login or shell prompt within {} s", timeout.as_secs());
+                let mut d = format!("no login or shell prompt within {} s", timeout.as_secs());
+                if self.console.text().is_empty() {
+                    d.push_str("; the serial console stayed silent (is the guest's console on the serial port?)");
+                }
                 self.fail_record(&mut rec, Status::Timeout, d);
                 self.stopped = Some("the guest never became ready".into());
             }
@@ -142,7 +196,7 @@ impl<'a> Runner<'a> {
         }
         rec.seconds = t0.elapsed().as_secs_f64();
         let ok = rec.status == Status::Pass;
-        self.report.steps.push(rec);
+        self.push(rec);
         ok
     }
 
@@ -151,9 +205,10 @@ impl<'a> Runner<'a> {
         let mut rec = StepRecord::new(&step.name, &step.cmd);
         if let Some(why) = self.stopped.as_ref().or(self.blocked_by.as_ref()) {
             rec.detail = format!("not run: {why}");
-            self.report.steps.push(rec);
+            self.push(rec);
             return false;
         }
+        self.announce(&step.name);
         let t0 = Instant::now();
         match self.console.run(&step.name, &step.cmd, step.timeout) {
             Ok(out) => {
@@ -162,7 +217,12 @@ impl<'a> Runner<'a> {
                     rec.status = Status::Pass;
                     rec.detail = last_line(&out.output);
                 } else {
-                    let d = format!("exit status {} (wanted {}): {}", out.rc, step.expect_rc, last_line(&out.output));
+                    let d = format!(
+                        "exit status {} (wanted {}): {}",
+                        out.rc,
+                        step.expect_rc,
+                        last_line(&out.output)
+                    );
                     self.fail_record(&mut rec, Status::Fail, d);
                 }
             }
@@ -173,7 +233,7 @@ impl<'a> Runner<'a> {
         if !ok && step.critical && self.blocked_by.is_none() {
             self.blocked_by = Some(format!("critical step {} did not pass", step.name));
         }
-        self.report.steps.push(rec);
+        self.push(rec);
         ok
     }
 
@@ -187,7 +247,12 @@ impl<'a> Runner<'a> {
 
 /// The last non-empty output line, shortened for the report's table.
 fn last_line(out: &str) -> String {
-    let l = out.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let l = out
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
     if l.chars().count() > 100 {
         let mut s: String = l.chars().take(97).collect();
         s.push_str("...");
@@ -221,8 +286,12 @@ mod tests {
         else {
             return;
         };
-        let mut console =
-            Console::new(child.stdout.take().unwrap(), child.stdin.take().unwrap(), None, DFLY_PANIC_PATTERNS);
+        let mut console = Console::new(
+            child.stdout.take().unwrap(),
+            child.stdin.take().unwrap(),
+            None,
+            DFLY_PANIC_PATTERNS,
+        );
         let mut report = Report::default();
         let t = Duration::from_secs(10);
         {
@@ -234,7 +303,11 @@ mod tests {
             r.step(&Step::new("hard", "false", t).critical());
             r.step(&Step::new("after", "true", t));
         }
-        let st: Vec<_> = report.steps.iter().map(|s| (s.name.as_str(), s.status)).collect();
+        let st: Vec<_> = report
+            .steps
+            .iter()
+            .map(|s| (s.name.as_str(), s.status))
+            .collect();
         assert_eq!(
             st,
             [
@@ -246,7 +319,10 @@ mod tests {
             ]
         );
         assert!(report.steps[1].console_tail.is_some());
-        assert_eq!(report.steps[4].detail, "not run: critical step hard did not pass");
+        assert_eq!(
+            report.steps[4].detail,
+            "not run: critical step hard did not pass"
+        );
 
         let mut report = Report::default();
         let mut hooked = false;

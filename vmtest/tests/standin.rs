@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use vmtest::archive::{CpioWriter, TarWriter};
 use vmtest::console::{Console, Login, DFLY_PANIC_PATTERNS};
-use vmtest::qemu::{self, Accel, DiskIf, Drive, QemuConfig};
+use vmtest::qemu::{self, DiskIf, Drive, QemuConfig};
 use vmtest::report::{Report, Status};
 use vmtest::runner::{Runner, Step};
 
@@ -28,7 +28,10 @@ fn find_kernel() -> Option<PathBuf> {
     let mut ks: Vec<PathBuf> = fs::read_dir("/boot")
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
         .collect();
     ks.sort();
     ks.pop()
@@ -45,7 +48,8 @@ fn is_static_elf(data: &[u8]) -> bool {
     let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
     (0..phnum).all(|i| {
         let o = phoff + i * phentsize;
-        data.get(o..o + 4).is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) != 3)
+        data.get(o..o + 4)
+            .is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) != 3)
     })
 }
 
@@ -71,7 +75,9 @@ fn virtio_modules(kernel: &Path) -> Option<Vec<PathBuf>> {
     let mut order: Vec<String> = Vec::new();
     for wanted in ["virtio_pci.ko", "virtio_blk.ko"] {
         let line = dep.lines().find(|l| {
-            l.split(':').next().is_some_and(|m| m.ends_with(&format!("/{wanted}")))
+            l.split(':')
+                .next()
+                .is_some_and(|m| m.ends_with(&format!("/{wanted}")))
         });
         // Not listed: built into the kernel, nothing to load.
         let Some(line) = line else { continue };
@@ -84,7 +90,10 @@ fn virtio_modules(kernel: &Path) -> Option<Vec<PathBuf>> {
         }
     }
     let paths: Vec<PathBuf> = order.iter().map(|m| base.join(m)).collect();
-    paths.iter().all(|p| p.extension().is_some_and(|e| e == "ko") && p.is_file()).then_some(paths)
+    paths
+        .iter()
+        .all(|p| p.extension().is_some_and(|e| e == "ko") && p.is_file())
+        .then_some(paths)
 }
 
 const INIT: &str = r#"#!/bin/busybox sh
@@ -98,6 +107,8 @@ echo "stand-in guest up"
 while true; do
     printf 'standin login: '
     read user
+    # Like getty: an empty line (the harness's nudge) asks again.
+    [ -z "$user" ] && continue
     stty -echo 2>/dev/null
     printf 'Password: '
     read pw
@@ -123,11 +134,13 @@ fn build_initramfs(dir: &Path, busybox: &[u8], modules: &[PathBuf]) -> PathBuf {
     let mut order = String::new();
     for (i, m) in modules.iter().enumerate() {
         let name = format!("{i:02}-{}", m.file_name().unwrap().to_string_lossy());
-        c.add_file(&format!("modules/{name}"), 0o644, &fs::read(m).unwrap()).unwrap();
+        c.add_file(&format!("modules/{name}"), 0o644, &fs::read(m).unwrap())
+            .unwrap();
         order.push_str(&name);
         order.push('\n');
     }
-    c.add_file("modules/order", 0o644, order.as_bytes()).unwrap();
+    c.add_file("modules/order", 0o644, order.as_bytes())
+        .unwrap();
     let img = dir.join("initramfs.cpio");
     fs::write(&img, c.finish().unwrap()).unwrap();
     img
@@ -136,8 +149,12 @@ fn build_initramfs(dir: &Path, busybox: &[u8], modules: &[PathBuf]) -> PathBuf {
 fn build_payload(dir: &Path) -> PathBuf {
     let mut t = TarWriter::new(Vec::new());
     t.add_dir("steps", 0o755).unwrap();
-    t.add_file("steps/hello.sh", 0o755, b"#!/bin/sh\necho \"payload says hello from $(uname -s)\"\nexit 0\n")
-        .unwrap();
+    t.add_file(
+        "steps/hello.sh",
+        0o755,
+        b"#!/bin/sh\necho \"payload says hello from $(uname -s)\"\nexit 0\n",
+    )
+    .unwrap();
     let mut img = t.finish().unwrap();
     // A disk image is whole sectors; the rest of it reads as zeros.
     img.resize(1 << 20, 0);
@@ -164,7 +181,10 @@ fn standin_guest() {
     };
     let modules = virtio_modules(&kernel);
     if modules.is_none() {
-        eprintln!("note: virtio modules of {} not usable here; the payload-disk step is left out", kernel.display());
+        eprintln!(
+            "note: virtio modules of {} not usable here; the payload-disk step is left out",
+            kernel.display()
+        );
     }
 
     let dir = std::env::temp_dir().join(format!("vmtest-standin-{}", std::process::id()));
@@ -190,19 +210,32 @@ fn standin_guest() {
         cfg.drives.push(d);
     }
 
-    let mut child = cfg.spawn().expect("start qemu");
+    let mut child = cfg
+        .spawn(std::process::Stdio::inherit())
+        .expect("start qemu");
     let log = fs::File::create(dir.join("console.log")).unwrap();
     let mut patterns: Vec<&str> = DFLY_PANIC_PATTERNS.to_vec();
     // Linux words its panics differently from DragonFly.
     patterns.push("Kernel panic - not syncing");
-    let mut console =
-        Console::new(child.stdout.take().unwrap(), child.stdin.take().unwrap(), Some(log), &patterns);
+    let mut console = Console::new(
+        child.stdout.take().unwrap(),
+        child.stdin.take().unwrap(),
+        Some(log),
+        &patterns,
+    );
 
-    let mut report = Report { title: "vmtest stand-in guest".into(), ..Default::default() };
+    let mut report = Report {
+        title: "vmtest stand-in guest".into(),
+        ..Default::default()
+    };
     report.fact("kernel", kernel.display().to_string());
     report.fact("accel", accel.name());
     report.fact("qemu", cfg.command_line());
-    let login = Login { user: "root".into(), password: Some("standin".into()), shell: Some("/bin/sh".into()) };
+    let login = Login {
+        user: "root".into(),
+        password: Some("standin".into()),
+        shell: Some("/bin/sh".into()),
+    };
     let s = Duration::from_secs;
 
     let boot_ok;
@@ -213,21 +246,42 @@ fn standin_guest() {
             r.step(&Step::new("uname", "uname -sr", s(30)));
             r.step(&Step::new("exit-code", "sh -c 'exit 3'", s(30)));
             if modules.is_some() {
-                r.step(&Step::new("payload", "mkdir -p /tmp/p && tar -xf /dev/vda -C /tmp/p && sh /tmp/p/steps/hello.sh", s(30)));
+                r.step(&Step::new(
+                    "payload",
+                    "mkdir -p /tmp/p && tar -xf /dev/vda -C /tmp/p && sh /tmp/p/steps/hello.sh",
+                    s(30),
+                ));
             }
             r.step(&Step::new("slow", "sleep 600", s(3)));
             r.step(&Step::new("after-timeout", "echo still here", s(30)));
-            r.step(&Step::new("fake-panic", "printf 'pan%s: test\\n' ic", s(30)));
+            r.step(&Step::new(
+                "fake-panic",
+                "printf 'pan%s: test\\n' ic",
+                s(30),
+            ));
             r.step(&Step::new("not-run", "true", s(30)));
         }
     }
     let text = report.to_text();
     eprintln!("{text}");
-    assert!(boot_ok, "stand-in did not boot:\n{text}\nconsole tail:\n{}", console.tail(40));
+    assert!(
+        boot_ok,
+        "stand-in did not boot:\n{text}\nconsole tail:\n{}",
+        console.tail(40)
+    );
     let boot_secs = report.steps[0].seconds;
 
-    let by_name = |n: &str| report.steps.iter().find(|s| s.name == n).unwrap_or_else(|| panic!("no step {n}"));
-    assert!(report.steps[0].detail.contains("login prompt") && report.steps[0].detail.contains("password prompt"));
+    let by_name = |n: &str| {
+        report
+            .steps
+            .iter()
+            .find(|s| s.name == n)
+            .unwrap_or_else(|| panic!("no step {n}"))
+    };
+    assert!(
+        report.steps[0].detail.contains("login prompt")
+            && report.steps[0].detail.contains("password prompt")
+    );
     assert_eq!(by_name("uname").status, Status::Pass, "{text}");
     assert!(by_name("uname").detail.starts_with("Linux "), "{text}");
     let ec = by_name("exit-code");
@@ -240,7 +294,10 @@ fn standin_guest() {
     }
     let slow = by_name("slow");
     assert_eq!(slow.status, Status::Timeout, "{text}");
-    assert!(slow.detail.contains("interrupted, shell answered again"), "{text}");
+    assert!(
+        slow.detail.contains("interrupted, shell answered again"),
+        "{text}"
+    );
     assert!(slow.seconds < 20.0, "{text}");
     assert_eq!(by_name("after-timeout").status, Status::Pass, "{text}");
     assert_eq!(by_name("after-timeout").detail, "still here");
@@ -255,14 +312,23 @@ fn standin_guest() {
     let mut report2 = Report::default();
     {
         let mut r = Runner::new(&mut console, &mut report2);
-        r.step(&Step::new("alive", "echo 1 > /proc/sys/kernel/sysrq; echo ok", s(30)));
+        r.step(&Step::new(
+            "alive",
+            "echo 1 > /proc/sys/kernel/sysrq; echo ok",
+            s(30),
+        ));
         r.step(&Step::new("crash", "echo c > /proc/sysrq-trigger", s(60)));
     }
     let text2 = report2.to_text();
     eprintln!("{text2}");
     assert_eq!(report2.steps[0].status, Status::Pass, "{text2}");
     assert_eq!(report2.steps[1].status, Status::Panic, "{text2}");
-    assert!(report2.steps[1].detail.contains("Kernel panic - not syncing"), "{text2}");
+    assert!(
+        report2.steps[1]
+            .detail
+            .contains("Kernel panic - not syncing"),
+        "{text2}"
+    );
     report.steps.extend(report2.steps);
     report.write(&dir).unwrap();
 
@@ -277,7 +343,10 @@ fn standin_guest() {
     let _ = child.kill();
     let _ = child.wait();
     let log_text = fs::read_to_string(dir.join("console.log")).unwrap();
-    assert!(log_text.contains("standin login:"), "console log lacks the login prompt");
+    assert!(
+        log_text.contains("standin login:"),
+        "console log lacks the login prompt"
+    );
     eprintln!(
         "stand-in: accel {}, boot to shell {:.1} s, whole test {:.1} s",
         accel.name(),

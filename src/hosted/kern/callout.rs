@@ -1,0 +1,141 @@
+//! Calls from the kernel model into filesystem code: the per-buffer bioops
+//! (`bp->b_ops`) wrappers of buf2.h and bio_done callbacks.
+//!
+//! The C function-pointer types are declared "C"; the targets may panic
+//! (HAMMER's KKASSERT -> panic() unwinds in the hosted build), so they are
+//! called through the equivalent "C-unwind" type. No environment lock is
+//! held across any of these calls.
+
+use core::mem::transmute;
+
+use crate::sys::ffi;
+
+use super::bp::{BioP, Bp};
+use super::machine::lock;
+use super::misc::kpanic;
+use super::trace;
+
+type BufFn = unsafe extern "C-unwind" fn(*mut ffi::buf);
+type BufIntFn = unsafe extern "C-unwind" fn(*mut ffi::buf) -> core::ffi::c_int;
+type BufNIntFn = unsafe extern "C-unwind" fn(*mut ffi::buf, core::ffi::c_int) -> core::ffi::c_int;
+type BioFn = unsafe extern "C-unwind" fn(*mut ffi::bio);
+
+fn ops(bp: Bp) -> Option<ffi::bio_ops> {
+    let p = bp.ops();
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: b_ops points to the filesystem's static bio_ops table.
+        Some(unsafe { core::ptr::read(p) })
+    }
+}
+
+fn as_unwind(f: unsafe extern "C" fn(*mut ffi::buf)) -> BufFn {
+    // SAFETY: same signature and calling convention; only the unwinding
+    // contract differs, and callers of these pointers tolerate unwinding.
+    unsafe { transmute::<unsafe extern "C" fn(*mut ffi::buf), BufFn>(f) }
+}
+
+/// buf_deallocate(): ask the filesystem to let go of a passively
+/// associated buffer (it may set B_LOCKED instead).
+pub(crate) fn buf_deallocate(bp: Bp) {
+    if !bp.has_deps() {
+        kpanic("assertion \"!LIST_EMPTY(&bp->b_dep)\" failed in buf_deallocate".to_string());
+    }
+    if let Some(f) = ops(bp).and_then(|o| o.io_deallocate) {
+        lock().st.io_deallocate += 1;
+        trace::callback("io_deallocate", bp, &[]);
+        // SAFETY: calling the filesystem's callback with its buffer.
+        unsafe { as_unwind(f)(bp.0) };
+    }
+}
+
+/// buf_start(): tell the filesystem a write is being issued.
+pub(crate) fn buf_start(bp: Bp) {
+    if let Some(f) = ops(bp).and_then(|o| o.io_start) {
+        lock().st.io_start += 1;
+        trace::callback("io_start", bp, &[]);
+        // SAFETY: as above.
+        unsafe { as_unwind(f)(bp.0) };
+    }
+}
+
+/// buf_complete(): I/O on the buffer finished.
+pub(crate) fn buf_complete(bp: Bp) {
+    if let Some(f) = ops(bp).and_then(|o| o.io_complete) {
+        lock().st.io_complete += 1;
+        trace::callback("io_complete", bp, &[]);
+        // SAFETY: as above.
+        unsafe { as_unwind(f)(bp.0) };
+    }
+}
+
+/// buf_checkwrite(): may the kernel write this dirty buffer? (0 = yes)
+pub(crate) fn buf_checkwrite(bp: Bp) -> i32 {
+    match ops(bp).and_then(|o| o.io_checkwrite) {
+        Some(f) => {
+            lock().st.io_checkwrite += 1;
+            trace::callback("io_checkwrite", bp, &[]);
+            // SAFETY: same signature apart from the unwinding contract.
+            let f: BufIntFn = unsafe { transmute(f) };
+            // SAFETY: calling the filesystem's callback with its buffer.
+            let r = unsafe { f(bp.0) };
+            if r != 0 {
+                lock().st.io_checkwrite_vetoes += 1;
+            }
+            trace::buf_ret("io_checkwrite", bp, r as i64);
+            r
+        }
+        None => 0,
+    }
+}
+
+/// buf_checkread(): may the kernel read-ahead into this buffer? (0 = yes)
+pub(crate) fn buf_checkread(bp: Bp) -> i32 {
+    match ops(bp).and_then(|o| o.io_checkread) {
+        Some(f) => {
+            lock().st.io_checkread += 1;
+            trace::callback("io_checkread", bp, &[]);
+            // SAFETY: same signature apart from the unwinding contract.
+            let f: BufIntFn = unsafe { transmute(f) };
+            // SAFETY: calling the filesystem's callback with its buffer.
+            let r = unsafe { f(bp.0) };
+            trace::buf_ret("io_checkread", bp, r as i64);
+            r
+        }
+        None => 0,
+    }
+}
+
+/// buf_countdeps(): should the write be deferred? (non-zero = yes)
+pub(crate) fn buf_countdeps(bp: Bp, n: i32) -> i32 {
+    match ops(bp).and_then(|o| o.io_countdeps) {
+        Some(f) => {
+            lock().st.io_countdeps += 1;
+            trace::callback("io_countdeps", bp, &[n as i64]);
+            // SAFETY: same signature apart from the unwinding contract.
+            let f: BufNIntFn = unsafe { transmute(f) };
+            // SAFETY: calling the filesystem's callback with its buffer.
+            let r = unsafe { f(bp.0, n) };
+            trace::buf_ret("io_countdeps", bp, r as i64);
+            r
+        }
+        None => 0,
+    }
+}
+
+/// Call a bio_done callback.
+pub(crate) fn call_biodone(f: unsafe extern "C" fn(*mut ffi::bio), bio: BioP) {
+    trace::bio_event("bio_done", trace::Kind::Callback, bio.0, &[f as usize as i64]);
+    // SAFETY: same signature apart from the unwinding contract.
+    let f: BioFn = unsafe { transmute(f) };
+    // SAFETY: the callback was registered for this bio.
+    unsafe { f(bio.0) };
+}
+
+/// A Rust bio_done callback, in the C pointer type b_bio*.bio_done has.
+pub(crate) fn biodone_fn(f: unsafe extern "C-unwind" fn(*mut ffi::bio)) -> ffi::biodone_t {
+    // SAFETY: same signature; our callbacks may unwind and every caller
+    // calls them through `call_biodone`, which uses the unwinding type.
+    Some(unsafe { transmute::<BioFn, unsafe extern "C" fn(*mut ffi::bio)>(f) })
+}
