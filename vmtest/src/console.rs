@@ -4,12 +4,10 @@
 //! Wire format of one step (sent as ONE line to a POSIX shell in the guest):
 //!
 //! ```text
-//! printf '@@%s %s@@\n' STEP-BEGIN 7.fsx; { CMD
-//! ; } </dev/null; printf '@@%s %s rc=%s@@\n' STEP-END 7.fsx $?
+//! printf '@@%s %s@@\n' STEP-BEGIN 7.fsx; { CMD ; } </dev/null; printf '@@%s %s rc=%s@@\n' STEP-END 7.fsx $?
 //! ```
 //!
-//! (shown on two lines here; it is one line on the wire.) What the guest
-//! prints is `@@STEP-BEGIN 7.fsx@@` ... `@@STEP-END 7.fsx rc=0@@`. The tty
+//! What the guest prints is `@@STEP-BEGIN 7.fsx@@` ... `@@STEP-END 7.fsx rc=0@@`. The tty
 //! echoes the typed line too, but the echo holds `%s` where the output holds
 //! the step id, so an echo never looks like a marker. The sequence number
 //! makes a late marker of an earlier (timed-out) step impossible to mistake
@@ -209,9 +207,8 @@ pub fn valid_step_name(name: &str) -> bool {
 /// The line that runs `cmd` as step `id` (see the module doc).
 pub fn step_line(id: &str, cmd: &str) -> String {
     format!(
-        "printf '@@%s %s@@\\n' STEP-BEGIN {id}; {{ {cmd}\n; }} </dev/null; printf '@@%s %s rc=%s@@\\n' STEP-END {id} $?"
+        "printf '@@%s %s@@\\n' STEP-BEGIN {id}; {{ {cmd} ; }} </dev/null; printf '@@%s %s rc=%s@@\\n' STEP-END {id} $?"
     )
-    .replace('\n', " ")
 }
 
 /// Result of one command run through [`Console::run`].
@@ -238,8 +235,6 @@ pub struct Console {
     eof: bool,
     esc: Esc,
     seq: u32,
-    /// Lines sent, for the report's transcript.
-    pub sent: Vec<String>,
     /// See [`NUDGE_AFTER`].
     pub nudge_after: Duration,
 }
@@ -288,7 +283,6 @@ impl Console {
             eof: false,
             esc: Esc::None,
             seq: 0,
-            sent: Vec::new(),
             nudge_after: NUDGE_AFTER,
         }
     }
@@ -485,7 +479,6 @@ impl Console {
                 "console line contains the panic pattern {p:?}; its echo would fail the run: {line:?}"
             )));
         }
-        self.sent.push(line.to_string());
         // Typed in pieces: a 16550 UART has a 16-byte FIFO and some guests
         // drop input that arrives faster than their tty drains it.
         let bytes = line.as_bytes();
@@ -615,7 +608,7 @@ impl Console {
                 Ev::Password => {
                     trace.saw_password_prompt = true;
                     let pw = login.password.clone().unwrap_or_default();
-                    // Not through send_line: keep it out of the transcript.
+                    // Raw: a password may hold any character send_line refuses.
                     self.send_raw(pw.as_bytes())?;
                     self.send_raw(b"\n")?;
                 }
@@ -652,16 +645,14 @@ impl Console {
         // Three tries: a line typed while the old shell is being replaced
         // could get lost on some terminals; a fresh marker each time keeps
         // a late answer from being taken for the current one.
-        let mut last = WaitError::Timeout;
         for _ in 0..3 {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.sync(left.max(Duration::from_secs(30)) / 3) {
-                Ok(()) => return Ok(trace),
-                Err(WaitError::Timeout) => last = WaitError::Timeout,
-                Err(e) => return Err(e),
+                Err(WaitError::Timeout) => continue,
+                other => return other.map(|()| trace),
             }
         }
-        Err(last)
+        Err(WaitError::Timeout)
     }
 }
 

@@ -682,8 +682,8 @@ pub fn run(cfg: &DflyConfig, verbose: bool) -> Report {
         Ok(f) => std::process::Stdio::from(f),
         Err(_) => std::process::Stdio::inherit(),
     };
-    let mut child = match q.spawn(stderr) {
-        Ok(c) => c,
+    let mut guest = match q.spawn(stderr) {
+        Ok(c) => qemu::Guest(c),
         Err(e) => {
             report.aborted = Some(format!("could not start {}: {e}", cfg.qemu.display()));
             return report;
@@ -691,14 +691,13 @@ pub fn run(cfg: &DflyConfig, verbose: bool) -> Report {
     };
     let log = fs::File::create(&log_path).ok();
     let mut console = Console::new(
-        child.stdout.take().unwrap(),
-        child.stdin.take().unwrap(),
+        guest.0.stdout.take().unwrap(),
+        guest.0.stdin.take().unwrap(),
         log,
         DFLY_PANIC_PATTERNS,
     );
     run_session(cfg, &mut console, &mut report, verbose);
-    let _ = child.kill();
-    let _ = child.wait();
+    guest.stop();
     let text = fs::read_to_string(&stderr_path).unwrap_or_default();
     if !text.trim().is_empty() {
         report.fact("qemu stderr", text.trim().to_string());
@@ -719,15 +718,31 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn scratch(tag: &str) -> PathBuf {
+    /// A temporary directory, removed when the test is done with it.
+    struct Scratch(PathBuf);
+
+    impl std::ops::Deref for Scratch {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch(tag: &str) -> Scratch {
         let d = std::env::temp_dir().join(format!("vmtest-dfly-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
-        d
+        Scratch(d)
     }
 
     /// A fake repo with an archive, a kmod/ and an image.
-    fn fake_repo(tag: &str) -> PathBuf {
+    fn fake_repo(tag: &str) -> Scratch {
         let d = scratch(tag);
         fs::create_dir_all(d.join("target/x86_64-dragonfly-kernel/release")).unwrap();
         fs::write(d.join("target").join(ARCHIVE_REL), b"!<arch>\n").unwrap();
@@ -973,7 +988,7 @@ mod tests {
         let run = |args: &[&str]| {
             std::process::Command::new(&bin)
                 .args(args)
-                .current_dir(&dir)
+                .current_dir(&*dir)
                 .output()
                 .unwrap()
         };

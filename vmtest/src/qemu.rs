@@ -316,6 +316,24 @@ impl QemuConfig {
     }
 }
 
+/// Owns a running QEMU and ends it when dropped, so a harness error or a
+/// failed test assertion never leaves a guest running.
+pub struct Guest(pub Child);
+
+impl Guest {
+    /// Ends QEMU now (idempotent).
+    pub fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Quotes `s` for a POSIX shell when it contains anything unusual.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()

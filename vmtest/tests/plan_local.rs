@@ -87,7 +87,11 @@ fn setup(tag: &str) -> Option<Env> {
     if Command::new("cc").arg("--version").output().is_err()
         || Command::new("tar").arg("--version").output().is_err()
     {
-        eprintln!("SKIPPED plan_local: needs cc and tar on the host");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED plan_local: needs cc and tar on the host"
+        );
         return None;
     }
     let dir = std::env::temp_dir().join(format!("vmtest-plan-{tag}-{}", std::process::id()));

@@ -13,7 +13,10 @@ use vmtest::report::Status;
 #[test]
 fn blank_image_times_out_at_boot() {
     let Some(qemu) = vmtest::qemu::find_in_path("qemu-system-x86_64") else {
-        eprintln!(
+        // Straight to stderr: libtest would hide eprintln! output of a passing test.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIPPED run_noboot: qemu-system-x86_64 is not installed (vmtest/install-deps.sh)"
         );
         return;

@@ -164,7 +164,12 @@ fn build_payload(dir: &Path) -> PathBuf {
 }
 
 fn skip(why: &str) {
-    eprintln!("SKIPPED standin_guest: {why}. Run vmtest/install-deps.sh to install what it needs.");
+    // Straight to stderr: libtest would hide eprintln! output of a passing test.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED standin_guest: {why}. Run vmtest/install-deps.sh to install what it needs."
+    );
 }
 
 #[test]
@@ -210,16 +215,18 @@ fn standin_guest() {
         cfg.drives.push(d);
     }
 
-    let mut child = cfg
-        .spawn(std::process::Stdio::inherit())
-        .expect("start qemu");
+    // Ends QEMU however the test ends (a failed assertion included).
+    let mut guest = qemu::Guest(
+        cfg.spawn(std::process::Stdio::inherit())
+            .expect("start qemu"),
+    );
     let log = fs::File::create(dir.join("console.log")).unwrap();
     let mut patterns: Vec<&str> = DFLY_PANIC_PATTERNS.to_vec();
     // Linux words its panics differently from DragonFly.
     patterns.push("Kernel panic - not syncing");
     let mut console = Console::new(
-        child.stdout.take().unwrap(),
-        child.stdin.take().unwrap(),
+        guest.0.stdout.take().unwrap(),
+        guest.0.stdin.take().unwrap(),
         Some(log),
         &patterns,
     );
@@ -335,13 +342,12 @@ fn standin_guest() {
     // panic=-1 reboots, and -no-reboot turns that into QEMU exiting.
     let t_exit = Instant::now();
     loop {
-        if child.try_wait().unwrap().is_some() || t_exit.elapsed() > s(20) {
+        if guest.0.try_wait().unwrap().is_some() || t_exit.elapsed() > s(20) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    guest.stop();
     let log_text = fs::read_to_string(dir.join("console.log")).unwrap();
     assert!(
         log_text.contains("standin login:"),
