@@ -334,12 +334,15 @@ fn configure(mut b: bindgen::Builder, out: &Path) -> bindgen::Builder {
         .parse_callbacks(Box::new(MacroTypes))
         .merge_extern_blocks(true)
         .sort_semantically(true);
-    // In the hosted environment panic() is where a test unwinds out of a
-    // kernel panic. The kernel build keeps the plain C ABI: a C-unwind callee
-    // under panic=abort gives every caller an abort landing pad and an import
-    // of rust_eh_personality that the kernel linker cannot resolve.
+    // In the hosted environment a kernel panic() unwinds, so tests can
+    // observe a KKASSERT, and it may pass through any C function (the port's
+    // and the reference's frames alike): every function and function pointer
+    // gets the "C-unwind" ABI there (same calling convention as "C"). The
+    // kernel build keeps the plain C ABI: under panic=abort a C-unwind callee
+    // gives its callers abort landing pads and an import of
+    // rust_eh_personality that the kernel linker cannot resolve.
     if env::var_os("CARGO_FEATURE_HOSTED").is_some() {
-        b = b.override_abi(bindgen::Abi::CUnwind, "panic");
+        b = b.override_abi(bindgen::Abi::CUnwind, ".*");
     }
     fs::create_dir_all(out.join("macro-fallback")).expect("creating macro-fallback dir");
     for f in IO_EXPORTS.iter().chain(IO_IMPORTS) {

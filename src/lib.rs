@@ -10,9 +10,12 @@ extern crate std;
 #[cfg(any(test, not(feature = "hosted")))]
 mod kernel_panic;
 
+// First, so its C-ABI macros are visible to the modules below.
+#[macro_use]
+pub mod sys;
+
 pub mod io;
 pub mod rbtree;
-pub mod sys;
 
 #[cfg(feature = "hosted")]
 pub mod hosted;

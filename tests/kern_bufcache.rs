@@ -145,6 +145,7 @@ fn queue_placement_follows_the_flags() {
     bdwrite(e); // makes the pages valid
     regetblk_locked(e);
     // simulate the write having happened
+    // SAFETY: the test holds the buffer (or calls a no-argument entry point).
     unsafe { ffi::bundirty(e) };
     or_flags(e, ffi::B_RELBUF);
     brelse(e);
@@ -305,12 +306,14 @@ fn vfs_bio_clrbuf_keeps_valid_data() {
     assert_eq!(flags(bp) & ffi::B_CACHE, 0);
     // Garbage in the invalid part must be cleared, valid data kept.
     write_data(bp, 8192, &[0xee; 100]);
+    // SAFETY: the test holds the buffer (or calls a no-argument entry point).
     unsafe { ffi::vfs_bio_clrbuf(bp) };
     assert_eq!(read_data(bp, 0, 4096), pattern(3, 4096), "valid page kept");
     assert!(read_data(bp, 4096, BS as usize - 4096).iter().all(|&x| x == 0), "invalid pages zeroed");
     assert!(kern::vm_valid(vp, 0, BS as i64), "now all valid");
     // And a valid buffer is left completely alone.
     write_data(bp, 8192, &[0x55; 10]);
+    // SAFETY: the test holds the buffer (or calls a no-argument entry point).
     unsafe { ffi::vfs_bio_clrbuf(bp) };
     assert_eq!(read_data(bp, 8192, 10), vec![0x55; 10]);
     or_flags(bp, ffi::B_RELBUF);

@@ -3,3 +3,5 @@
 //! calls, so the C reference and the Rust port can run side by side in tests.
 
 pub mod hammer;
+pub mod kern;
+pub mod conformance;

@@ -91,24 +91,27 @@ const _: () = {
     assert!(offset_of!(Bound, node) == offset_of!(Ours, node));
 };
 
+c_abi_fn! {
 /// `hammer_mod_rb_tree_RB_INSERT_COLOR`.
 ///
 /// # Safety
 ///
 /// As [`RbTree::insert_color`]; `elm` is an io in the tree at `head`.
 #[no_mangle]
-pub unsafe extern "C" fn hammer_mod_rb_tree_RB_INSERT_COLOR(head: *mut Head, elm: *mut Io) {
+pub unsafe fn hammer_mod_rb_tree_RB_INSERT_COLOR(head: *mut Head, elm: *mut Io) {
     // SAFETY: forwarded caller contract.
     unsafe { ModTree::insert_color(head, elm) }
 }
+}
 
+c_abi_fn! {
 /// `hammer_mod_rb_tree_RB_REMOVE_COLOR`.
 ///
 /// # Safety
 ///
 /// As [`RbTree::remove_color`].
 #[no_mangle]
-pub unsafe extern "C" fn hammer_mod_rb_tree_RB_REMOVE_COLOR(
+pub unsafe fn hammer_mod_rb_tree_RB_REMOVE_COLOR(
     head: *mut Head,
     parent: *mut Io,
     elm: *mut Io,
@@ -116,7 +119,9 @@ pub unsafe extern "C" fn hammer_mod_rb_tree_RB_REMOVE_COLOR(
     // SAFETY: forwarded caller contract.
     unsafe { ModTree::remove_color(head, parent, elm) }
 }
+}
 
+c_abi_fn! {
 /// `hammer_mod_rb_tree_RB_REMOVE`: unlinks `elm` (in the tree) and
 /// returns it.
 ///
@@ -124,11 +129,13 @@ pub unsafe extern "C" fn hammer_mod_rb_tree_RB_REMOVE_COLOR(
 ///
 /// As [`RbTree::remove`].
 #[no_mangle]
-pub unsafe extern "C" fn hammer_mod_rb_tree_RB_REMOVE(head: *mut Head, elm: *mut Io) -> *mut Io {
+pub unsafe fn hammer_mod_rb_tree_RB_REMOVE(head: *mut Head, elm: *mut Io) -> *mut Io {
     // SAFETY: forwarded caller contract.
     unsafe { ModTree::remove(head, elm) }
 }
+}
 
+c_abi_fn! {
 /// `hammer_mod_rb_tree_RB_INSERT`: links `elm` in, or returns the io
 /// already there with the same key.
 ///
@@ -136,29 +143,33 @@ pub unsafe extern "C" fn hammer_mod_rb_tree_RB_REMOVE(head: *mut Head, elm: *mut
 ///
 /// As [`RbTree::insert`]; `elm->volume` is live.
 #[no_mangle]
-pub unsafe extern "C" fn hammer_mod_rb_tree_RB_INSERT(head: *mut Head, elm: *mut Io) -> *mut Io {
+pub unsafe fn hammer_mod_rb_tree_RB_INSERT(head: *mut Head, elm: *mut Io) -> *mut Io {
     // SAFETY: forwarded caller contract.
     unsafe { ModTree::insert(head, elm) }
 }
+}
 
+c_abi_fn! {
 /// `hammer_mod_rb_tree_RB_FIND`: the io with `elm`'s key, or null.
 ///
 /// # Safety
 ///
 /// As [`RbTree::find`]; `elm->volume` is live.
 #[no_mangle]
-pub unsafe extern "C" fn hammer_mod_rb_tree_RB_FIND(head: *mut Head, elm: *mut Io) -> *mut Io {
+pub unsafe fn hammer_mod_rb_tree_RB_FIND(head: *mut Head, elm: *mut Io) -> *mut Io {
     // SAFETY: forwarded caller contract.
     unsafe { ModTree::find(head, elm) }
 }
+}
 
+c_abi_fn! {
 /// `hammer_mod_rb_tree_RB_SCAN`: see [`RbTree::scan`].
 ///
 /// # Safety
 ///
 /// As [`RbTree::scan`].
 #[no_mangle]
-pub unsafe extern "C" fn hammer_mod_rb_tree_RB_SCAN(
+pub unsafe fn hammer_mod_rb_tree_RB_SCAN(
     head: *mut Head,
     scancmp: ScanFn<Io>,
     callback: ScanFn<Io>,
@@ -167,38 +178,45 @@ pub unsafe extern "C" fn hammer_mod_rb_tree_RB_SCAN(
     // SAFETY: forwarded caller contract.
     unsafe { ModTree::scan(head, scancmp, callback, data) }
 }
+}
 
+c_abi_fn! {
 /// `hammer_mod_rb_tree_RB_NEXT`: in-order successor, or null.
 ///
 /// # Safety
 ///
 /// As [`RbTree::next`].
 #[no_mangle]
-pub unsafe extern "C" fn hammer_mod_rb_tree_RB_NEXT(elm: *mut Io) -> *mut Io {
+pub unsafe fn hammer_mod_rb_tree_RB_NEXT(elm: *mut Io) -> *mut Io {
     // SAFETY: forwarded caller contract.
     unsafe { ModTree::next(elm) }
 }
+}
 
+c_abi_fn! {
 /// `hammer_mod_rb_tree_RB_PREV`: in-order predecessor, or null.
 ///
 /// # Safety
 ///
 /// As [`RbTree::prev`].
 #[no_mangle]
-pub unsafe extern "C" fn hammer_mod_rb_tree_RB_PREV(elm: *mut Io) -> *mut Io {
+pub unsafe fn hammer_mod_rb_tree_RB_PREV(elm: *mut Io) -> *mut Io {
     // SAFETY: forwarded caller contract.
     unsafe { ModTree::prev(elm) }
 }
+}
 
+c_abi_fn! {
 /// `hammer_mod_rb_tree_RB_MINMAX`: smallest io if `val < 0`, else largest.
 ///
 /// # Safety
 ///
 /// As [`RbTree::minmax`].
 #[no_mangle]
-pub unsafe extern "C" fn hammer_mod_rb_tree_RB_MINMAX(head: *mut Head, val: c_int) -> *mut Io {
+pub unsafe fn hammer_mod_rb_tree_RB_MINMAX(head: *mut Head, val: c_int) -> *mut Io {
     // SAFETY: forwarded caller contract.
     unsafe { ModTree::minmax(head, val) }
+}
 }
 
 /// Compile-time proof that every export has exactly the C type bindgen
@@ -209,39 +227,39 @@ pub unsafe extern "C" fn hammer_mod_rb_tree_RB_MINMAX(head: *mut Head, val: c_in
 #[allow(dead_code)]
 fn exports_match_bound_prototypes() {
     fn same<T>(_: T, _: T) {}
-    same::<unsafe extern "C" fn(_, _)>(
+    same::<c_fn!(fn(_, _))>(
         ffi::hammer_mod_rb_tree_RB_INSERT_COLOR,
         hammer_mod_rb_tree_RB_INSERT_COLOR,
     );
-    same::<unsafe extern "C" fn(_, _, _)>(
+    same::<c_fn!(fn(_, _, _))>(
         ffi::hammer_mod_rb_tree_RB_REMOVE_COLOR,
         hammer_mod_rb_tree_RB_REMOVE_COLOR,
     );
-    same::<unsafe extern "C" fn(_, _) -> _>(
+    same::<c_fn!(fn(_, _) -> _)>(
         ffi::hammer_mod_rb_tree_RB_REMOVE,
         hammer_mod_rb_tree_RB_REMOVE,
     );
-    same::<unsafe extern "C" fn(_, _) -> _>(
+    same::<c_fn!(fn(_, _) -> _)>(
         ffi::hammer_mod_rb_tree_RB_INSERT,
         hammer_mod_rb_tree_RB_INSERT,
     );
-    same::<unsafe extern "C" fn(_, _) -> _>(
+    same::<c_fn!(fn(_, _) -> _)>(
         ffi::hammer_mod_rb_tree_RB_FIND,
         hammer_mod_rb_tree_RB_FIND,
     );
-    same::<unsafe extern "C" fn(_, _, _, _) -> _>(
+    same::<c_fn!(fn(_, _, _, _) -> _)>(
         ffi::hammer_mod_rb_tree_RB_SCAN,
         hammer_mod_rb_tree_RB_SCAN,
     );
-    same::<unsafe extern "C" fn(_) -> _>(
+    same::<c_fn!(fn(_) -> _)>(
         ffi::hammer_mod_rb_tree_RB_NEXT,
         hammer_mod_rb_tree_RB_NEXT,
     );
-    same::<unsafe extern "C" fn(_) -> _>(
+    same::<c_fn!(fn(_) -> _)>(
         ffi::hammer_mod_rb_tree_RB_PREV,
         hammer_mod_rb_tree_RB_PREV,
     );
-    same::<unsafe extern "C" fn(_, _) -> _>(
+    same::<c_fn!(fn(_, _) -> _)>(
         ffi::hammer_mod_rb_tree_RB_MINMAX,
         hammer_mod_rb_tree_RB_MINMAX,
     );

@@ -243,7 +243,7 @@ macro_rules! rb_adapter {
 
 /// A scan's range predicate or callback, with the C signature of the
 /// `RB_SCAN` arguments (bindgen spells the nullable pointer as `Option`).
-pub type ScanFn<N> = Option<unsafe extern "C" fn(*mut N, *mut c_void) -> c_int>;
+pub type ScanFn<N> = Option<c_fn!(fn(*mut N, *mut c_void) -> c_int)>;
 
 /// The operations `RB_GENERATE` would emit for the tree described by `A`.
 ///

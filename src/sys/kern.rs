@@ -97,7 +97,7 @@ pub fn waitrunningbufspace() {
 ///
 /// `p` is valid for writes of `len` bytes.
 pub(crate) unsafe fn bzero(p: *mut c_void, len: usize) {
-    let f = core::hint::black_box(ffi::bzero as unsafe extern "C" fn(*mut c_void, usize));
+    let f = core::hint::black_box(ffi::bzero as c_fn!(fn(*mut c_void, usize)));
     // SAFETY: caller contract.
     unsafe { f(p, len) }
 }
@@ -109,7 +109,7 @@ pub(crate) unsafe fn bzero(p: *mut c_void, len: usize) {
 /// `from` is readable and `to` writable for `len` bytes.
 pub(crate) unsafe fn bcopy(from: *const c_void, to: *mut c_void, len: usize) {
     let f = core::hint::black_box(
-        ffi::bcopy as unsafe extern "C" fn(*const c_void, *mut c_void, usize),
+        ffi::bcopy as c_fn!(fn(*const c_void, *mut c_void, usize)),
     );
     // SAFETY: caller contract.
     unsafe { f(from, to, len) }

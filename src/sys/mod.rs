@@ -23,24 +23,42 @@ pub mod ffi;
 
 pub mod kassert;
 
-/// Defines a callback the kernel (or HAMMER) calls through a C function
-/// pointer, with the C ABI.
-///
-/// In the hosted build the kernel's `panic()` unwinds so that tests can
-/// observe it, and an `extern "C"` function would turn such an unwind into
-/// an abort. There the callback is `extern "C-unwind"` instead (same
-/// calling convention) and [`c_callback!`] converts it to the pointer type
-/// of the C declaration; the hosted kernel calls those pointers as
-/// "C-unwind".
-macro_rules! c_callback_fn {
-    ($(#[$m:meta])* fn $name:ident<$T:ident: $Tr:path>($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? $body:block) => {
+/// The C function-pointer type of this build: "C-unwind" in the hosted
+/// environment, where a kernel panic unwinds so tests can observe it, plain
+/// "C" in the kernel (where panics abort and a C-unwind ABI would only add
+/// landing pads and an unresolvable `rust_eh_personality` import). The
+/// bindings follow the same rule, so the two always agree.
+#[cfg(feature = "hosted")]
+macro_rules! c_fn {
+    (fn($($t:ty),* $(,)?) $(-> $r:ty)?) => { unsafe extern "C-unwind" fn($($t),*) $(-> $r)? };
+}
+#[cfg(not(feature = "hosted"))]
+macro_rules! c_fn {
+    (fn($($t:ty),* $(,)?) $(-> $r:ty)?) => { unsafe extern "C" fn($($t),*) $(-> $r)? };
+}
+
+/// Defines functions with the C ABI of this build (see [`c_fn!`]); with
+/// `#[no_mangle]` among the attributes they become C exports.
+macro_rules! c_abi_fn {
+    ($(
+        $(#[$m:meta])*
+        $vis:vis unsafe fn $name:ident$(<$T:ident: $Tr:path>)?($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? $body:block
+    )*) => {$(
         $(#[$m])*
         #[cfg(feature = "hosted")]
-        unsafe extern "C-unwind" fn $name<$T: $Tr>($($a: $t),*) $(-> $r)? $body
+        $vis unsafe extern "C-unwind" fn $name$(<$T: $Tr>)?($($a: $t),*) $(-> $r)? $body
 
         $(#[$m])*
         #[cfg(not(feature = "hosted"))]
-        unsafe extern "C" fn $name<$T: $Tr>($($a: $t),*) $(-> $r)? $body
+        $vis unsafe extern "C" fn $name$(<$T: $Tr>)?($($a: $t),*) $(-> $r)? $body
+    )*};
+}
+
+/// Defines a callback the kernel (or HAMMER) calls through a C function
+/// pointer, with the C ABI of this build.
+macro_rules! c_callback_fn {
+    ($(#[$m:meta])* fn $name:ident<$T:ident: $Tr:path>($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? $body:block) => {
+        c_abi_fn! { $(#[$m])* unsafe fn $name<$T: $Tr>($($a: $t),*) $(-> $r)? $body }
     };
 }
 
@@ -48,21 +66,7 @@ macro_rules! c_callback_fn {
 /// [`c_callback_fn!`], given its parameter and return types.
 macro_rules! c_callback {
     ($f:expr, fn($($t:ty),* $(,)?) $(-> $r:ty)?) => {{
-        #[cfg(feature = "hosted")]
-        let f = {
-            let f: unsafe extern "C-unwind" fn($($t),*) $(-> $r)? = $f;
-            // SAFETY: identical signature and calling convention; only the
-            // unwinding contract differs, which the hosted kernel's callers
-            // honour.
-            unsafe {
-                ::core::mem::transmute::<
-                    unsafe extern "C-unwind" fn($($t),*) $(-> $r)?,
-                    unsafe extern "C" fn($($t),*) $(-> $r)?,
-                >(f)
-            }
-        };
-        #[cfg(not(feature = "hosted"))]
-        let f: unsafe extern "C" fn($($t),*) $(-> $r)? = $f;
+        let f: c_fn!(fn($($t),*) $(-> $r)?) = $f;
         f
     }};
 }

@@ -4,6 +4,9 @@
 //! (io_complete first, then re-dirty of a failed write, page completion,
 //! then brelse/bqrelse).
 
+use std::prelude::rust_2021::*;
+use std::format;
+
 use core::ffi::{c_char, c_int};
 use std::ffi::CStr;
 
@@ -13,7 +16,7 @@ use crate::sys::ffi::{
 };
 
 use super::bp::{BioP, Bp, CMD_DONE, CMD_FREEBLKS, CMD_READ, CMD_WRITE};
-use super::bufcache::{bdirty_locked, brelse_impl, bqrelse_impl, check, runningbufwakeup, vfs_clean_pages};
+use super::bufcache::{bdirty_locked, brelse_impl, bqrelse_impl, check, runningbufwakeup, vfs_read_done_pages};
 use super::buflock;
 use super::callout;
 use super::machine::{lock, me};
@@ -92,7 +95,7 @@ pub(crate) fn bpdone_impl(bp: Bp, elseit: bool) {
             bp.or(B_CACHE);
         }
         if cmd == CMD_READ {
-            vfs_clean_pages(&mut g, idx);
+            vfs_read_done_pages(&mut g, idx);
         }
         bp.clear(B_HASBOGUS);
     }

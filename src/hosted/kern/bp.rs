@@ -6,6 +6,8 @@
 //! allocated by this machine (`bufcache::check` verifies that); headers stay
 //! allocated until the machine shuts down.
 
+use std::prelude::rust_2021::*;
+
 use core::ffi::c_void;
 use core::ptr::{self, addr_of, addr_of_mut};
 

@@ -8,6 +8,9 @@
 //! Each function follows the kernel's sequence of steps, including where
 //! it calls bioops and where it may block.
 
+use std::prelude::rust_2021::*;
+use std::format;
+
 use core::ffi::{c_int, c_void};
 use core::ptr;
 
@@ -597,7 +600,7 @@ pub(crate) fn vfs_busy_pages(g: &mut Kern, idx: usize) {
     }
 }
 
-/// vfs_clean_pages() / read completion: mark the buffer's range valid.
+/// vfs_clean_pages(): mark the buffer's range valid.
 pub(crate) fn vfs_clean_pages(g: &mut Kern, idx: usize) {
     let bp = g.bufs[idx].bp;
     if !bp.has(B_VMIO) {
@@ -605,6 +608,26 @@ pub(crate) fn vfs_clean_pages(g: &mut Kern, idx: usize) {
     }
     if let Some((vn, foff, _)) = vm_range(g, idx) {
         rec_mut(g, vn).vm.set_valid(foff, bp.bcount() as i64);
+    }
+}
+
+/// Read completion (bpdone): pages are validated up to the page holding
+/// the last byte transferred (b_bcount - b_resid); a read that moved
+/// nothing validates nothing.
+pub(crate) fn vfs_read_done_pages(g: &mut Kern, idx: usize) {
+    let bp = g.bufs[idx].bp;
+    if !bp.has(B_VMIO) {
+        return;
+    }
+    let iosize = (bp.bcount() - bp.resid()) as i64;
+    if iosize <= 0 {
+        return;
+    }
+    if let Some((vn, foff, _)) = vm_range(g, idx) {
+        let xoff = foff & PAGE_MASK;
+        let end = ((xoff + iosize + PAGE_MASK) & !PAGE_MASK) - xoff;
+        let len = end.min(bp.bcount() as i64);
+        rec_mut(g, vn).vm.set_valid(foff, len);
     }
 }
 

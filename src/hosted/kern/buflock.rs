@@ -5,6 +5,9 @@
 //! recursively: it waits like everybody else. Waiting releases the
 //! waiter's LWKT tokens.
 
+use std::prelude::rust_2021::*;
+use std::format;
+
 use core::ffi::{c_int, c_uint};
 use core::mem::offset_of;
 

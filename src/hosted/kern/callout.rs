@@ -6,6 +6,8 @@
 //! called through the equivalent "C-unwind" type. No environment lock is
 //! held across any of these calls.
 
+use std::prelude::rust_2021::*;
+
 use core::mem::transmute;
 
 use crate::sys::ffi;

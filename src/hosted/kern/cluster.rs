@@ -7,6 +7,9 @@
 //! one pbuf I/O whose pages alias the component buffers; cluster_callback
 //! distributes completion (and errors) to the components.
 
+use std::prelude::rust_2021::*;
+use std::format;
+
 use core::ffi::c_int;
 use core::ptr;
 

@@ -3,13 +3,16 @@
 //! the vnodes on its worklist: checkwrite, then cluster_awrite, or
 //! bremfree+brelse on a veto).
 
+use std::prelude::rust_2021::*;
+use std::format;
+
 use std::time::{Duration, Instant};
 
-use crate::sys::ffi::{B_AGE, B_DEFERRED, B_DELWRI, B_ERROR, B_INVAL, B_NEEDCOMMIT};
+use crate::sys::ffi::{B_AGE, B_DEFERRED, B_DELWRI, B_ERROR, B_INVAL, B_NEEDCOMMIT, B_NOCACHE, B_RELBUF};
 
 use super::bp::Vp;
 use super::bufcache::{
-    bd_request_ident, bremfree_locked, brelse_impl, check, q_insert_tail, q_list, waitrunningbufspace_impl,
+    bd_request_ident, bremfree_locked, brelse_impl, bwrite_impl, check, q_insert_tail, q_list, waitrunningbufspace_impl,
     BQUEUE_DIRTY, BQUEUE_DIRTY_HW,
 };
 use super::buflock::{try_lock, unlock};
@@ -188,8 +191,19 @@ pub(crate) fn buf_daemon_thread() {
 // ---------------------------------------------------------------------------
 // Syncer.
 
-/// vfsync_bp() with MNT_LAZY semantics; returns false to stop the scan.
-fn vfsync_bp(vn: usize, off: i64, lazycount: &mut i64) -> bool {
+/// How vfsync() writes what it finds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMode {
+    /// MNT_LAZY (the syncer): from v_lazyw on, up to about 1 MiB.
+    Lazy,
+    /// MNT_NOWAIT: start writes on every dirty buffer.
+    NoWait,
+    /// MNT_WAIT: write everything and wait for it.
+    Wait,
+}
+
+/// vfsync_bp(); returns false to stop the scan.
+fn vfsync_bp(vn: usize, off: i64, synchronous: bool, lazy: Option<&mut i64>) -> bool {
     let mut g = lock();
     let me = me(&mut g);
     let Some(&idx) = rec(&g, vn).hash.get(&off) else {
@@ -200,11 +214,7 @@ fn vfsync_bp(vn: usize, off: i64, lazycount: &mut i64) -> bool {
         g.st.syncer_skipped += 1;
         return true;
     }
-    if !bp.has(B_DELWRI) || g.bufs[idx].vn != vn {
-        unlock(&mut g, me, idx);
-        return true;
-    }
-    if bp.has(B_NEEDCOMMIT) {
+    if !bp.has(B_DELWRI) || g.bufs[idx].vn != vn || bp.has(B_NEEDCOMMIT) {
         unlock(&mut g, me, idx);
         return true;
     }
@@ -224,25 +234,26 @@ fn vfsync_bp(vn: usize, off: i64, lazycount: &mut i64) -> bool {
         bremfree_locked(&mut g, idx);
         g.st.syncer_writes += 1;
     }
-    *lazycount += cluster_awrite_impl(bp) as i64;
+    if synchronous {
+        bwrite_impl(bp);
+        return true;
+    }
+    let n = cluster_awrite_impl(bp) as i64;
     waitrunningbufspace_impl();
-    *lazycount < 1024 * 1024
+    match lazy {
+        Some(c) => {
+            *c += n;
+            *c < 1024 * 1024
+        }
+        None => true,
+    }
 }
 
-/// vfsync(vp, MNT_LAZY): write the vnode's dirty buffers from v_lazyw on.
-fn vfsync_lazy(vn: usize) {
-    let (vp, tok) = {
-        let g = lock();
-        let vp = rec(&g, vn).vp;
-        (vp, Vp(vp.0).token_addr())
-    };
-    token::get_current(tok);
-    let mut lazycount = 0i64;
-    let mut pos = {
-        let g = lock();
-        rec(&g, vn).lazyw
-    };
-    let mut complete = true;
+/// One RB_SCAN of the dirty tree from `start`; returns (completed, writes
+/// started).
+fn vfsync_scan(vn: usize, start: i64, synchronous: bool, mut lazy: Option<&mut i64>) -> (bool, u64) {
+    let mut pos = start;
+    let before = lock().st.syncer_writes;
     loop {
         let next = {
             let g = lock();
@@ -251,19 +262,170 @@ fn vfsync_lazy(vn: usize) {
         let Some(off) = next else {
             break;
         };
-        if !vfsync_bp(vn, off, &mut lazycount) {
-            complete = false;
-            break;
+        if !vfsync_bp(vn, off, synchronous, lazy.as_deref_mut()) {
+            let after = lock().st.syncer_writes;
+            return (false, after - before);
         }
         pos = off + 1;
     }
-    let mut g = lock();
-    if complete {
-        rec_mut(&mut g, vn).lazyw = 0;
+    let after = lock().st.syncer_writes;
+    (true, after - before)
+}
+
+/// Wait until no buffer of the vnode has a write in flight
+/// (bio_track_wait on v_track_write).
+fn wait_output(vn: usize) {
+    static CHAN: u8 = 0;
+    loop {
+        let busy = {
+            let g = lock();
+            rec(&g, vn)
+                .hash
+                .values()
+                .any(|&i| g.bufs[i].bp.cmd() == super::bp::CMD_WRITE)
+        };
+        if !busy {
+            return;
+        }
+        let mut g = lock();
+        let me = me(&mut g);
+        let _ = sleep(g, me, &CHAN as *const u8 as usize, 0, "vfsyncw", 1);
     }
-    let _ = vp;
-    drop(g);
+}
+
+/// vfsync(): write the dirty buffers of a vnode the way VOP_FSYNC on a
+/// device vnode does (checkwrite is asked for buffers with deps).
+pub(crate) fn vfsync_vn(vn: usize, mode: SyncMode) {
+    let tok = {
+        let g = lock();
+        Vp(rec(&g, vn).vp.0).token_addr()
+    };
+    token::get_current(tok);
+    match mode {
+        SyncMode::Lazy => {
+            let mut lazycount = 0i64;
+            let start = rec(&lock(), vn).lazyw;
+            let (complete, _) = vfsync_scan(vn, start, false, Some(&mut lazycount));
+            if complete {
+                rec_mut(&mut lock(), vn).lazyw = 0;
+            }
+        }
+        SyncMode::NoWait => {
+            vfsync_scan(vn, i64::MIN, false, None);
+        }
+        SyncMode::Wait => {
+            vfsync_scan(vn, i64::MIN, false, None);
+            wait_output(vn);
+            vfsync_scan(vn, i64::MIN, false, None);
+            wait_output(vn);
+            // Further passes while anything is left; the last one is
+            // synchronous. A pass in which every buffer was vetoed ends it.
+            let mut passes = 10_000;
+            while passes > 0 && !rec(&lock(), vn).dirty.is_empty() {
+                passes -= 1;
+                let (_, n) = vfsync_scan(vn, i64::MIN, passes == 0, None);
+                wait_output(vn);
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    }
     token::rel_current(tok);
+}
+
+/// vfsync() on a vnode (VOP_FSYNC of a device vnode).
+pub fn vfsync(vp: *mut crate::sys::ffi::vnode, mode: SyncMode) {
+    let vn = {
+        let g = lock();
+        super::vnode::vn_id(&g, vp)
+    };
+    vfsync_vn(vn, mode);
+}
+
+/// vinvalbuf(): flush (`save`: V_SAVE) or throw away every buffer of the
+/// vnode, then drop its cached pages, as a device close does. Buffers are
+/// destroyed whatever B_LOCKED says and without asking checkwrite
+/// (io_deallocate is still called by brelse for buffers with deps).
+pub fn vinvalbuf(vp: *mut crate::sys::ffi::vnode, save: bool) {
+    let (vn, tok) = {
+        let g = lock();
+        let vn = super::vnode::vn_id(&g, vp);
+        (vn, Vp(vp).token_addr())
+    };
+    token::get_current(tok);
+    if save {
+        wait_output(vn);
+        if !rec(&lock(), vn).dirty.is_empty() {
+            vfsync_vn(vn, SyncMode::Wait);
+        }
+    }
+    loop {
+        for clean in [true, false] {
+            let offs: Vec<i64> = {
+                let g = lock();
+                let r = rec(&g, vn);
+                if clean { r.clean.iter().copied().collect() } else { r.dirty.iter().copied().collect() }
+            };
+            for off in offs {
+                vinvalbuf_bp(vn, off, clean, save);
+            }
+        }
+        wait_output(vn);
+        let g = lock();
+        let r = rec(&g, vn);
+        if r.clean.is_empty() && r.dirty.is_empty() {
+            break;
+        }
+    }
+    {
+        let mut g = lock();
+        let r = rec_mut(&mut g, vn);
+        if !r.hash.is_empty() {
+            drop(g);
+            super::misc::kpanic("vinvalbuf: flush failed, buffers still present".to_string());
+        }
+        r.vm.evict_unwired();
+    }
+    token::rel_current(tok);
+}
+
+fn vinvalbuf_bp(vn: usize, off: i64, clean: bool, save: bool) {
+    let mut g = lock();
+    let me = me(&mut g);
+    let Some(&idx) = rec(&g, vn).hash.get(&off) else {
+        return;
+    };
+    let bp = g.bufs[idx].bp;
+    if try_lock(&mut g, me, idx).is_err() {
+        bp.set_refs(bp.refs() + 1);
+        let (mut g2, err) = super::buflock::lock_buf(g, me, idx, true, 0);
+        bp.set_refs(bp.refs() - 1);
+        if err == 0 {
+            unlock(&mut g2, me, idx);
+        }
+        return;
+    }
+    if clean == bp.has(B_DELWRI) {
+        unlock(&mut g, me, idx);
+        return;
+    }
+    bremfree_locked(&mut g, idx);
+    drop(g);
+    if bp.flags() & (B_DELWRI | B_INVAL) == B_DELWRI && save {
+        cluster_awrite_impl(bp);
+    } else if save {
+        bp.or(B_INVAL | B_RELBUF);
+        brelse_impl(bp);
+    } else {
+        bp.or(B_INVAL | B_NOCACHE | B_RELBUF);
+        brelse_impl(bp);
+    }
+}
+
+/// vfsync(vp, MNT_LAZY): what the syncer does for each worklist vnode.
+fn vfsync_lazy(vn: usize) {
+    vfsync_vn(vn, SyncMode::Lazy);
 }
 
 /// One pass of the syncer: lazily sync every vnode on the worklist whose

@@ -3,6 +3,9 @@
 //! statistics. Each device has a device vnode (`devvp`) in the machine; I/O
 //! reaches it through vn_strategy() and completes on the disk thread.
 
+use std::prelude::rust_2021::*;
+use std::vec;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -119,7 +122,7 @@ impl DevState {
                     match f.read_at(&mut b[done..], p * PG + done as u64) {
                         Ok(0) => break,
                         Ok(n) => done += n,
-                        Err(e) => panic!("device backing file read failed: {e}"),
+                        Err(e) => std::panic!("device backing file read failed: {e}"),
                     }
                 }
                 b.into_boxed_slice()
@@ -134,7 +137,7 @@ impl DevState {
             }
             Backing::File(f) => f
                 .write_all_at(data, p * PG)
-                .unwrap_or_else(|e| panic!("device backing file write failed: {e}")),
+                .unwrap_or_else(|e| std::panic!("device backing file write failed: {e}")),
         }
     }
 

@@ -7,6 +7,9 @@
 //! wait until [`run_pending_io`] / [`run_one_io`] (or a thread that would
 //! otherwise sleep forever) runs them, in a seeded order.
 
+use std::prelude::rust_2021::*;
+use std::format;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,7 @@
 //! Inspection: buffer snapshots, queue contents and counters.
 
+use std::prelude::rust_2021::*;
+
 use crate::sys::ffi;
 
 use super::bp::Bp;

@@ -10,6 +10,10 @@
 //! SMP kernel, and only serialise where the real kernel does (buffer locks,
 //! LWKT tokens, sleep queues).
 
+use std::prelude::rust_2021::*;
+#[allow(unused_imports)]
+use std::{format, thread_local};
+
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
@@ -428,7 +432,7 @@ fn check_interrupts(g: Guard, me: u32) -> Guard {
         if let Some((msg, ptid)) = super::misc::panic_info() {
             if ptid != Some((g.gen, me)) {
                 drop(g);
-                panic!("kernel panic on another thread while this one slept: {msg}");
+                std::panic!("kernel panic on another thread while this one slept: {msg}");
             }
         }
     }

@@ -2,6 +2,10 @@
 //! and `panicstr`, atomic ops, bcopy/bzero, the kernel's CRC-32 and the
 //! spinlocks used by RB_SCAN.
 
+use std::prelude::rust_2021::*;
+#[allow(unused_imports)]
+use std::{format, eprint};
+
 use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::ffi::{CStr, CString};
@@ -76,7 +80,7 @@ pub(crate) fn kpanic(msg: String) -> ! {
     console_write(&format!("panic: {msg}\n"));
     trace::text_event("panic", &msg);
     super::machine::CV.notify_all();
-    panic!("panic: {msg}");
+    std::panic!("panic: {msg}");
 }
 
 /// The panic message, if the system has panicked.
@@ -169,6 +173,7 @@ pub(crate) fn kprintf(s: &str) {
 /// `p` must point to a valid, aligned u_int.
 #[no_mangle]
 pub unsafe extern "C" fn atomic_add_int(p: *mut c_uint, v: c_uint) {
+    trace::obj_call_args("atomic_add_int", p as usize, &[v as i32 as i64]);
     // SAFETY: caller guarantees a valid aligned u_int; all users are atomic.
     unsafe { AtomicU32::from_ptr(p) }.fetch_add(v, Ordering::SeqCst);
 }
@@ -177,6 +182,7 @@ pub unsafe extern "C" fn atomic_add_int(p: *mut c_uint, v: c_uint) {
 /// `p` must point to a valid, aligned u_int.
 #[no_mangle]
 pub unsafe extern "C" fn atomic_subtract_int(p: *mut c_uint, v: c_uint) {
+    trace::obj_call_args("atomic_subtract_int", p as usize, &[v as i64]);
     // SAFETY: as atomic_add_int.
     unsafe { AtomicU32::from_ptr(p) }.fetch_sub(v, Ordering::SeqCst);
 }
@@ -185,6 +191,7 @@ pub unsafe extern "C" fn atomic_subtract_int(p: *mut c_uint, v: c_uint) {
 /// `p` must point to a valid, aligned u_int.
 #[no_mangle]
 pub unsafe extern "C" fn atomic_set_int(p: *mut c_uint, v: c_uint) {
+    trace::obj_call_args("atomic_set_int", p as usize, &[v as i64]);
     // SAFETY: as atomic_add_int.
     unsafe { AtomicU32::from_ptr(p) }.fetch_or(v, Ordering::SeqCst);
 }
@@ -193,6 +200,7 @@ pub unsafe extern "C" fn atomic_set_int(p: *mut c_uint, v: c_uint) {
 /// `p` must point to a valid, aligned u_int.
 #[no_mangle]
 pub unsafe extern "C" fn atomic_clear_int(p: *mut c_uint, v: c_uint) {
+    trace::obj_call_args("atomic_clear_int", p as usize, &[v as i64]);
     // SAFETY: as atomic_add_int.
     unsafe { AtomicU32::from_ptr(p) }.fetch_and(!v, Ordering::SeqCst);
 }
@@ -201,6 +209,7 @@ pub unsafe extern "C" fn atomic_clear_int(p: *mut c_uint, v: c_uint) {
 /// `p` must point to a valid, aligned u_long.
 #[no_mangle]
 pub unsafe extern "C" fn atomic_add_long(p: *mut c_ulong, v: c_ulong) {
+    trace::obj_call_args("atomic_add_long", p as usize, &[v as i64]);
     // SAFETY: u_long is 64 bits on this target; caller guarantees validity.
     unsafe { AtomicU64::from_ptr(p.cast()) }.fetch_add(v, Ordering::SeqCst);
 }
@@ -209,6 +218,7 @@ pub unsafe extern "C" fn atomic_add_long(p: *mut c_ulong, v: c_ulong) {
 /// `p` must point to a valid, aligned u_long.
 #[no_mangle]
 pub unsafe extern "C" fn atomic_subtract_long(p: *mut c_ulong, v: c_ulong) {
+    trace::obj_call_args("atomic_subtract_long", p as usize, &[v as i64]);
     // SAFETY: as atomic_add_long.
     unsafe { AtomicU64::from_ptr(p.cast()) }.fetch_sub(v, Ordering::SeqCst);
 }
@@ -240,6 +250,7 @@ pub unsafe extern "C" fn atomic_fetchadd_int(p: *mut c_uint, v: c_uint) -> c_uin
 /// Both ranges must be valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn bcopy(from: *const c_void, to: *mut c_void, len: usize) {
+    trace::plain_call("bcopy", &[len as i64]);
     if len == 0 {
         return;
     }
@@ -253,6 +264,7 @@ pub unsafe extern "C" fn bcopy(from: *const c_void, to: *mut c_void, len: usize)
 /// The range must be valid for writes of `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn bzero(buf: *mut c_void, len: usize) {
+    trace::plain_call("bzero", &[len as i64]);
     if len == 0 {
         return;
     }
@@ -304,7 +316,9 @@ pub unsafe extern "C" fn crc32(buf: *const c_void, size: usize) -> u32 {
     }
     // SAFETY: caller guarantees the range.
     let s = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), size) };
-    crc32_bytes(0, s)
+    let c = crc32_bytes(0, s);
+    trace::plain_call("crc32", &[size as i64, c as i64]);
+    c
 }
 
 /// crc32_ext(): continue a CRC-32.
@@ -334,6 +348,7 @@ fn spin_word(spin: *mut ffi::spinlock) -> &'static AtomicI32 {
 /// `spin` must point to a valid spinlock.
 #[no_mangle]
 pub unsafe extern "C" fn rb_spin_lock(spin: *mut ffi::spinlock) {
+    trace::obj_call("rb_spin_lock", spin as usize);
     let w = spin_word(spin);
     let mut n = 0u32;
     while w
@@ -353,5 +368,6 @@ pub unsafe extern "C" fn rb_spin_lock(spin: *mut ffi::spinlock) {
 /// `spin` must point to a spinlock held by the caller.
 #[no_mangle]
 pub unsafe extern "C" fn rb_spin_unlock(spin: *mut ffi::spinlock) {
+    trace::obj_call("rb_spin_unlock", spin as usize);
     spin_word(spin).store(0, Ordering::Release);
 }

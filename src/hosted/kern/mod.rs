@@ -25,6 +25,8 @@
 //!   with a message saying so). Daemons run only through
 //!   [`buf_daemon_pass`], [`buf_daemon_flush`] and [`syncer_pass`].
 
+use std::prelude::rust_2021::*;
+
 mod bio;
 mod bp;
 mod buflock;
@@ -49,7 +51,7 @@ use crate::sys::ffi;
 
 pub use bufcache::recycle;
 pub use buflock::LockOwner;
-pub use daemon::{buf_daemon_flush, buf_daemon_pass, syncer_pass, syncer_period};
+pub use daemon::{buf_daemon_flush, buf_daemon_pass, syncer_pass, syncer_period, vfsync, vinvalbuf, SyncMode};
 pub use device::{DevStats, Device, Fault, FaultOp};
 pub use disk::{pending_io, quiesce_disk, run_one_io, run_pending_io};
 pub use inspect::{

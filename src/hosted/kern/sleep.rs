@@ -8,6 +8,9 @@
 //! A timeout (in ticks of `hz`) ends the sleep with EWOULDBLOCK. Sleeping
 //! releases the thread's LWKT tokens (see `token`).
 
+use std::prelude::rust_2021::*;
+use std::format;
+
 use core::ffi::{c_char, c_int, c_void};
 use std::ffi::CStr;
 
@@ -61,7 +64,7 @@ pub(crate) fn sleep(mut g: Guard, me: u32, ident: usize, flags: i32, wmesg: &str
         let daemon = g.threads[me as usize].daemon;
         if !daemon && ptid != Some((g.gen, me)) {
             drop(g);
-            panic!("kernel panic on another thread: {msg}");
+            std::panic!("kernel panic on another thread: {msg}");
         }
         if !g.cfg.deterministic {
             drop(g);

@@ -11,6 +11,9 @@
 //! The token's C fields are left alone (nothing reads them); ownership is
 //! tracked here, keyed by the token's address.
 
+use std::prelude::rust_2021::*;
+use std::format;
+
 use core::ffi::{c_char, c_long};
 use core::ptr;
 

@@ -13,6 +13,9 @@
 //! environment-internal locks held: it must not call back into the
 //! environment.
 
+use std::prelude::rust_2021::*;
+use std::vec;
+
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -173,7 +176,23 @@ pub(crate) fn buf_id(bp: Bp) -> BufId {
     }
 }
 
+std::thread_local! {
+    /// Set while this thread is inside the sink, so primitives the sink
+    /// itself uses (bcopy, atomics...) are not traced recursively.
+    static IN_EMIT: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
 fn emit(mut e: Event) {
+    if IN_EMIT.with(|c| c.replace(true)) {
+        return;
+    }
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            IN_EMIT.with(|c| c.set(false));
+        }
+    }
+    let _r = Reset;
     let sink = SINK.read().unwrap_or_else(|e| e.into_inner()).clone();
     if let Some(s) = sink {
         e.seq = SEQ.fetch_add(1, Ordering::SeqCst);
@@ -198,7 +217,7 @@ fn base(func: &'static str, kind: Kind) -> Event {
 }
 
 #[inline]
-fn on() -> bool {
+pub(crate) fn on() -> bool {
     ON.load(Ordering::Relaxed)
 }
 

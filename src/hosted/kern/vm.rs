@@ -8,6 +8,9 @@
 //! validity) outlive the buffers: a later getblk() finds valid pages and
 //! returns the buffer with B_CACHE set without any I/O.
 
+use std::prelude::rust_2021::*;
+use std::format;
+
 use core::ffi::{c_int, c_uint, c_void};
 use std::collections::HashMap;
 
@@ -81,12 +84,12 @@ impl VmObject {
         // SAFETY: plain syscall with a valid C string.
         let fd = unsafe { memfd_create(cname.as_ptr(), MFD_CLOEXEC) };
         if fd < 0 {
-            panic!("memfd_create failed: {}", std::io::Error::last_os_error());
+            std::panic!("memfd_create failed: {}", std::io::Error::last_os_error());
         }
         let size = (size + PAGE_SIZE as u64 - 1) & !(PAGE_MASK as u64);
         // SAFETY: fd is the descriptor just created.
         if unsafe { ftruncate(fd, size as i64) } != 0 {
-            panic!("ftruncate of VM object failed: {}", std::io::Error::last_os_error());
+            std::panic!("ftruncate of VM object failed: {}", std::io::Error::last_os_error());
         }
         VmObject {
             fd,
@@ -120,7 +123,7 @@ impl VmObject {
             )
         };
         if p == MAP_FAILED {
-            panic!("mmap of VM object failed: {}", std::io::Error::last_os_error());
+            std::panic!("mmap of VM object failed: {}", std::io::Error::last_os_error());
         }
         let pindex = first / PAGE_SIZE as u64;
         let mut fresh = false;
