@@ -29,13 +29,52 @@ SHELL := /bin/sh
 UNAME := $(shell uname -s)
 
 # ----------------------------------------------------------------------------
-# Placeholders for the lead: the default goal `all`, `test` (what .ci/run
-# executes) and `conformance` are defined here, above `help`, so that `all`
-# becomes the default goal.
+# The two commands of the README
+#   make        the main job: kernel object + its checks, then the hosted
+#               environment running the default workload through the Rust
+#               port (and the C reference when it is there), with a summary
+#   make test   every test: lint, unit/integration tests of all crates, the
+#               kernel object checks, the conformance run
+# Both install what they need first (make deps).
 # ----------------------------------------------------------------------------
-# all: ...
-# test: ...
-# conformance: ...
+HOST_CARGO ?= cargo
+HOSTED := --features hammer_io/hosted
+# How many seeded scenarios `make test` compares (make conformance: SEEDS/SEED)
+TEST_SEEDS ?= 2000
+
+.PHONY: all test lint host-test conformance hosted-run vmtest vmtest-deps
+
+all: deps kernel
+	@$(MAKE) --no-print-directory check-object REQUIRE_EXPORTS=1
+	@$(MAKE) --no-print-directory hosted-run
+
+test: deps vmtest-deps
+	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory host-test
+	@$(MAKE) --no-print-directory kernel
+	@$(MAKE) --no-print-directory check-object REQUIRE_EXPORTS=1
+	@$(MAKE) --no-print-directory conformance SEEDS=$(TEST_SEEDS)
+
+lint:
+	$(HOST_CARGO) clippy --workspace --all-targets $(HOSTED) -- -D warnings
+	$(HOST_CARGO) clippy -p hammer_io --lib -- -D warnings
+
+host-test:
+	$(HOST_CARGO) test --workspace $(HOSTED)
+
+hosted-run:
+	$(HOST_CARGO) run -q --release $(HOSTED) --bin hammer-hosted
+
+conformance:
+	$(HOST_CARGO) build -q --release $(HOSTED) --bin conformance
+	$(if $(SEEDS),SEEDS=$(SEEDS)) $(if $(SEED),SEED=$(SEED)) \
+		$(HOST_CARGO) run -q --release $(HOSTED) --bin conformance
+
+vmtest-deps:
+	@sh vmtest/install-deps.sh >/dev/null
+
+vmtest:
+	$(HOST_CARGO) run -q -p vmtest --release -- $(VMTEST_ARGS)
 
 # ----------------------------------------------------------------------------
 # Kernel object

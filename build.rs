@@ -277,6 +277,10 @@ fn main() {
 
     println!("cargo::rustc-check-cfg=cfg(hammer_kernel_headers)");
     println!("cargo::rustc-check-cfg=cfg(hammer_reference)");
+    // The Rust port is always part of the crate; the cfg lets hosted code
+    // that can also run without it (the C reference alone) say so.
+    println!("cargo::rustc-check-cfg=cfg(hammer_port)");
+    println!("cargo:rustc-cfg=hammer_port");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=SYSDIR");
     println!("cargo:rerun-if-env-changed=HAMMER_IO_REFERENCE");

@@ -33,12 +33,20 @@ fn check(step: &str, m: &Mount, spy: &CheckwriteSpy) {
     if let Some(p) = kern::panic_message() {
         errs.push(format!("kernel panicked: {p}"));
     }
-    assert!(errs.is_empty(), "[{}] after {step}: {} violation(s):\n  {}", m.implementation().name, errs.len(), errs.join("\n  "));
+    assert!(
+        errs.is_empty(),
+        "[{}] after {step}: {} violation(s):\n  {}",
+        m.implementation().name,
+        errs.len(),
+        errs.join("\n  ")
+    );
 }
 
 /// A recognisable 16K pattern.
 fn pattern(seed: u8) -> Vec<u8> {
-    (0..ffi::HAMMER_BUFSIZE as usize).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..ffi::HAMMER_BUFSIZE as usize)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 /// A deterministic machine: I/O completes when the test (or a sleeping
@@ -86,7 +94,10 @@ fn workload(imp: IoImpl, cfg: Config) {
     let b = m.bread(meta0).expect("cold read of a meta buffer");
     let reads1 = m.devices()[0].stats().reads;
     assert!(reads1 > reads0, "a cold read must reach the device");
-    assert!(globals::counters().disk_read > stat0, "hammer_stats_disk_read counts the cold read");
+    assert!(
+        globals::counters().disk_read > stat0,
+        "hammer_stats_disk_read counts the cold read"
+    );
     // SAFETY: the buffer is referenced.
     unsafe {
         assert_eq!((*b.io()).type_, ffi::HAMMER_STRUCTURE_META_BUFFER);
@@ -96,7 +107,11 @@ fn workload(imp: IoImpl, cfg: Config) {
     m.rel_buffer(b);
     check("release after read", &m, &spy);
     let b = m.bread(meta0).expect("hot read");
-    assert_eq!(m.devices()[0].stats().reads, reads1, "a hot read must not reach the device");
+    assert_eq!(
+        m.devices()[0].stats().reads,
+        reads1,
+        "a hot read must not reach the device"
+    );
     m.rel_buffer(b);
     check("hot read", &m, &spy);
 
@@ -121,8 +136,14 @@ fn workload(imp: IoImpl, cfg: Config) {
     unsafe {
         let hmp = m.hmp();
         assert!(!(*hmp).undo_root.rbh_root.is_null(), "UNDO buffer is dirty");
-        assert!(!(*hmp).volu_root.rbh_root.is_null(), "root volume is dirty (UNDO append point moved)");
-        assert!(!(*hmp).meta_root.rbh_root.is_null(), "meta buffers are dirty");
+        assert!(
+            !(*hmp).volu_root.rbh_root.is_null(),
+            "root volume is dirty (UNDO append point moved)"
+        );
+        assert!(
+            !(*hmp).meta_root.rbh_root.is_null(),
+            "meta buffers are dirty"
+        );
     }
 
     // Data buffers: modified data may be written by the kernel.
@@ -154,7 +175,11 @@ fn workload(imp: IoImpl, cfg: Config) {
         let node = objects::hammer_get_node(trans.as_ptr(), node_off, true, &mut error);
         assert_eq!(error, 0);
         objects::hammer_modify_node_noundo(trans.as_ptr(), node);
-        core::ptr::write_bytes((*node).ondisk as *mut u8, 0, core::mem::size_of::<ffi::hammer_node_ondisk>());
+        core::ptr::write_bytes(
+            (*node).ondisk as *mut u8,
+            0,
+            core::mem::size_of::<ffi::hammer_node_ondisk>(),
+        );
         (*(*node).ondisk).signature = ffi::HAMMER_BTREE_SIGNATURE_GOOD;
         (*(*node).ondisk).type_ = ffi::HAMMER_BTREE_TYPE_LEAF;
         objects::hammer_modify_node_done(node);
@@ -172,8 +197,14 @@ fn workload(imp: IoImpl, cfg: Config) {
     kern::syncer_pass();
     kern::run_pending_io();
     check("syncer pass", &m, &spy);
-    assert!(kern::counters().io_checkwrite > cw0, "the syncer asked io_checkwrite");
-    assert!(spy.answers().iter().any(|a| a.result == 0), "checkwrite approved some writes");
+    assert!(
+        kern::counters().io_checkwrite > cw0,
+        "the syncer asked io_checkwrite"
+    );
+    assert!(
+        spy.answers().iter().any(|a| a.result == 0),
+        "checkwrite approved some writes"
+    );
     kern::buf_daemon_flush(usize::MAX);
     kern::run_pending_io();
     check("buffer daemon", &m, &spy);
@@ -226,7 +257,10 @@ fn workload(imp: IoImpl, cfg: Config) {
     kern::recycle(8);
     let after = kern::counters();
     assert!(after.recycled > before.recycled, "buffers were recycled");
-    assert!(after.io_deallocate > before.io_deallocate, "io_deallocate was called on HAMMER buffers");
+    assert!(
+        after.io_deallocate > before.io_deallocate,
+        "io_deallocate was called on HAMMER buffers"
+    );
     check("recycling done", &m, &spy);
 
     // -- hammer_io_flush_sync -------------------------------------------------
@@ -244,7 +278,8 @@ fn workload(imp: IoImpl, cfg: Config) {
     let r = unsafe { (imp.inval)(v0.as_ptr(), zone2) };
     assert_eq!(r, ffi::EAGAIN, "hammer_io_inval on an associated buffer");
     check("inval EAGAIN", &m, &spy);
-    let plain = (m.offset(Zone::SmallData, 0, 400) & !ffi::HAMMER_OFF_ZONE_MASK) | ffi::HAMMER_ZONE_RAW_BUFFER;
+    let plain = (m.offset(Zone::SmallData, 0, 400) & !ffi::HAMMER_OFF_ZONE_MASK)
+        | ffi::HAMMER_ZONE_RAW_BUFFER;
     // SAFETY: as above.
     let r = unsafe { (imp.inval)(v0.as_ptr(), plain) };
     assert_eq!(r, 0, "hammer_io_inval on a range without HAMMER buffer");
@@ -282,17 +317,22 @@ fn workload(imp: IoImpl, cfg: Config) {
     {
         let (vol, dev_off) = m.locate(off_v1);
         if m.devices()[vol as usize].read_current(dev_off, d_v1.len()) != d_v1 {
-            errs.push(format!("volume-1 data at {dev_off:#x} never reached the device"));
+            errs.push(format!(
+                "volume-1 data at {dev_off:#x} never reached the device"
+            ));
         }
     }
     // The node CRC was computed at flush time.
     {
         let (vol, dev_off) = m.locate(node_crc_off);
-        let raw = m.devices()[vol as usize].read_stable(dev_off, core::mem::size_of::<ffi::hammer_node_ondisk>());
+        let raw = m.devices()[vol as usize]
+            .read_stable(dev_off, core::mem::size_of::<ffi::hammer_node_ondisk>());
         let stored = u32::from_le_bytes(raw[0..4].try_into().unwrap());
         let want = kern::crc32_bytes(0, &raw[4..]);
         if stored != want {
-            errs.push(format!("B-Tree node CRC on media is {stored:#x}, expected {want:#x}"));
+            errs.push(format!(
+                "B-Tree node CRC on media is {stored:#x}, expected {want:#x}"
+            ));
         }
     }
     // The UNDO FIFO has a record of meta0's old bytes.
@@ -302,10 +342,17 @@ fn workload(imp: IoImpl, cfg: Config) {
         let sig = u16::from_le_bytes([raw[0], raw[1]]);
         let typ = u16::from_le_bytes([raw[2], raw[3]]);
         if sig != 0xC84E || typ != 0x0043 {
-            errs.push(format!("UNDO FIFO does not start with an UNDO record (sig {sig:#x}, type {typ:#x})"));
+            errs.push(format!(
+                "UNDO FIFO does not start with an UNDO record (sig {sig:#x}, type {typ:#x})"
+            ));
         }
     }
-    assert!(errs.is_empty(), "[{}] stable media:\n  {}", imp.name, errs.join("\n  "));
+    assert!(
+        errs.is_empty(),
+        "[{}] stable media:\n  {}",
+        imp.name,
+        errs.join("\n  ")
+    );
 
     if std::env::var_os("SMOKE_VERBOSE").is_some() {
         eprintln!("[{}] kernel counters: {:#?}", imp.name, kern::counters());
@@ -317,7 +364,12 @@ fn workload(imp: IoImpl, cfg: Config) {
     m.unmount();
     kern::run_pending_io();
     let errs = invariants::check_quiescent();
-    assert!(errs.is_empty(), "[{}] after unmount:\n  {}", imp.name, errs.join("\n  "));
+    assert!(
+        errs.is_empty(),
+        "[{}] after unmount:\n  {}",
+        imp.name,
+        errs.join("\n  ")
+    );
 }
 
 fn loud(msg: &str) {

@@ -28,10 +28,17 @@ use crate::hosted::hammer::ioimpl::IoImpl;
 use crate::hosted::hammer::lock;
 use crate::hosted::hammer::mount::{BufRef, Mount, VolRef, Zone};
 use crate::hosted::hammer::objects;
+use crate::hosted::hammer::ondisk;
 use crate::hosted::kern::{self, Config, Fault, FaultOp};
 use crate::sys::ffi;
 
 pub const BUFSIZE: usize = 16384;
+
+/// Whether to give ios and tokens readable names in kernel events.
+const NAME_OBJECTS: bool = true;
+
+/// Records created by this process (their trace names).
+static RECORDS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 fn zone_of(z: Z) -> Zone {
     match z {
@@ -110,14 +117,29 @@ impl Exec {
     /// Gives every io of the mount (and the mount's tokens) a stable name
     /// in kernel trace events (sleep channels, tokens).
     fn name_objects(&self) {
+        // Names registered with the kernel trace outlive the machine they
+        // were given in (kern::trace::reset_ids keeps them), so in a batch
+        // of scenarios a stale name could label a reused address. Until
+        // the trace forgets names at boot, objects keep their anonymous
+        // first-appearance numbers, which are reset at every boot.
+        if !NAME_OBJECTS {
+            return;
+        }
         let hmp = self.hmp();
-        // SAFETY: the mount and its buffers/volumes are live; only
-        // addresses are registered.
+        let name = |p: *const c_void, n: &str| kern::trace::name_object(p, n);
+        // SAFETY: the mount, its buffers/volumes and our inodes are live;
+        // only addresses are registered.
         unsafe {
-            kern::trace::name_object(addr_of_mut!((*hmp).io_token) as *const c_void, "io_token");
-            kern::trace::name_object(addr_of_mut!((*hmp).fs_token) as *const c_void, "fs_token");
+            name(addr_of_mut!((*hmp).io_token) as *const c_void, "io_token");
+            name(addr_of_mut!((*hmp).fs_token) as *const c_void, "fs_token");
+            name(addr_of_mut!((*hmp).flusher.finalize_want) as *const c_void, "finalize_want");
+            name(addr_of_mut!((*hmp).flush_tid1) as *const c_void, "flush_tid1");
             for io in all_ios(hmp) {
-                kern::trace::name_object(io as *const c_void, &format!("io:{}", io_id(io)));
+                tracer::name_io(io);
+            }
+            for (k, i) in self.inodes.iter().enumerate() {
+                name(addr_of_mut!((*i.ip).rsv_recs) as *const c_void, &format!("ino{k}.rsv_recs"));
+                name(i.ip as *const c_void, &format!("ino{k}"));
             }
         }
     }
@@ -286,7 +308,7 @@ impl Exec {
                 // SAFETY: live mount; the zone-2 offset names one of its
                 // volumes.
                 let r = unsafe {
-                    crate::hosted::hammer::ondisk::hammer_del_buffers(self.hmp(), off, zone2, BUFSIZE as c_int, 1)
+                    ondisk::hammer_del_buffers(self.hmp(), off, zone2, BUFSIZE as c_int, 1)
                 };
                 line(&format!("delbuf -> {r}"));
             }
@@ -384,6 +406,12 @@ impl Exec {
         if fblk >= FBLKS || !self.slot_ok(slot) || slot.zone != Z::Large {
             return self.skip("fread");
         }
+        // An indirect read goes through the device buffer of the block;
+        // while this thread holds the HAMMER buffer on it (bp locked, not
+        // released) that would wait for itself forever.
+        if !direct && self.held.get(&slot).is_some_and(|l| !l.is_empty()) {
+            return self.skip("iread of a held buffer");
+        }
         let Some((ip, vp)) = self.inode_vp(ino) else { return self.skip("fread") };
         let file_off = fblk as i64 * BUFSIZE as i64;
         let data_off = self.off(slot);
@@ -473,6 +501,32 @@ impl Exec {
             for i in std::mem::take(&mut self.inodes) {
                 objects::hammer_reclaim_vnode(i.ip);
                 objects::hammer_rel_inode(i.ip, 0);
+            }
+        }
+        // The unmount flush, done here so that a critical error it runs
+        // into is handled below before the buffers are unloaded.
+        let mut rounds = 0;
+        while m.has_work() && rounds < 30 {
+            m.flush(true);
+            rounds += 1;
+        }
+        if m.critical_error() {
+            // With a critical error the flusher writes no meta-data, so
+            // B-Tree buffers keep the node references their pending CRCs
+            // hold, and unloading them would (in HAMMER too) find them
+            // referenced. Discard the modifications first, as
+            // hammer_del_buffers does: reference, clear_modify(inval),
+            // release.
+            let hmp = m.hmp();
+            // SAFETY: live mount; each io is referenced while worked on.
+            unsafe {
+                for io in tracer::mod_tree(addr_of_mut!((*hmp).meta_root)) {
+                    if (*io).gencrc() != 0 {
+                        ondisk::ref_io(io);
+                        (self.imp.clear_modify)(io, 1);
+                        ondisk::hammer_rel_buffer(ondisk::buffer_of(io), 0);
+                    }
+                }
             }
         }
         self.m = Some(m);
@@ -570,6 +624,8 @@ pub fn run(sc: &Scenario, inner: IoImpl, dump: Option<std::fs::File>, keep: bool
     globals::hammer_cluster_enable.store(sc.setup.cluster as i32, Ordering::SeqCst);
     globals::hammer_verify_data.store(sc.setup.verify as i32, Ordering::SeqCst);
     tracer::start(dump, keep);
+    tracer::NAMING.store(NAME_OBJECTS, Ordering::Relaxed);
+    RECORDS.store(0, Ordering::Relaxed);
     line(&format!("SCENARIO seed={} {}", sc.seed, sc.setup));
     tracer::install_kernel_sink();
     let imp = tracer::tracing_impl(inner);

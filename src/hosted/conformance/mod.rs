@@ -171,9 +171,15 @@ fn child(args: &[String]) -> i32 {
         std::process::exit(0);
     }
     if let Some((first, count)) = batch {
+        // CONFORMANCE_DUMP_DIR: also write every batch scenario's trace
+        // there (for chasing a difference that only shows in batches).
+        let dump_dir = std::env::var_os("CONFORMANCE_DUMP_DIR").map(PathBuf::from);
         for seed in first..first + count {
             let sc = ops::generate(seed, len);
-            let r = exec::run(&sc, imp, None, false);
+            let f = dump_dir
+                .as_ref()
+                .and_then(|d| std::fs::File::create(d.join(format!("seed-{seed}.{}.trace", kind.as_deref().unwrap_or("rust")))).ok());
+            let r = exec::run(&sc, imp, f, false);
             let mut o = out.lock();
             let _ = writeln!(o, "ok {seed} {} {:016x}", r.lines, r.hash);
             let _ = o.flush();

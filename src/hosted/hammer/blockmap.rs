@@ -15,8 +15,8 @@ use core::ptr::addr_of_mut;
 use core::sync::atomic::Ordering;
 
 use super::globals::HAMMER_VERIFY_ZONE;
-use super::ondisk::{hammer_get_root_volume, hammer_rel_volume};
 use super::off::{self, LARGEBLOCK_MASK64, LARGEBLOCK_SIZE64};
+use super::ondisk::{hammer_get_root_volume, hammer_rel_volume};
 use super::{kassert, kpanic};
 use crate::sys::ffi;
 
@@ -66,7 +66,11 @@ pub unsafe extern "C-unwind" fn hammer_blockmap_lookup(
 /// # Safety
 ///
 /// `hmp` is a live mount with a root volume; `errorp` is writable.
-pub unsafe fn hammer_undo_lookup(hmp: ffi::hammer_mount_t, zone3_off: u64, errorp: *mut c_int) -> u64 {
+pub unsafe fn hammer_undo_lookup(
+    hmp: ffi::hammer_mount_t,
+    zone3_off: u64,
+    errorp: *mut c_int,
+) -> u64 {
     kassert(
         zone3_off & ffi::HAMMER_OFF_ZONE_MASK == ffi::HAMMER_ZONE_UNDO,
         "zone3_off is in the undo zone",
@@ -83,7 +87,10 @@ pub unsafe fn hammer_undo_lookup(hmp: ffi::hammer_mount_t, zone3_off: u64, error
             off::zone_decode((*undomap).alloc_offset) == ffi::HAMMER_ZONE_UNDO_INDEX,
             "undo map alloc_offset is in the undo zone",
         );
-        kassert(zone3_off < (*undomap).alloc_offset, "zone3_off < undomap->alloc_offset");
+        kassert(
+            zone3_off < (*undomap).alloc_offset,
+            "zone3_off < undomap->alloc_offset",
+        );
         let i = ((zone3_off & ffi::HAMMER_OFF_SHORT_MASK) / LARGEBLOCK_SIZE64) as usize;
         let result = (*(*root_volume).ondisk).vol0_undo_array[i] + (zone3_off & LARGEBLOCK_MASK64);
         hammer_rel_volume(root_volume, 0);

@@ -19,7 +19,9 @@ use super::kassert;
 use super::lock::{hammer_lock_ex, hammer_unlock};
 use super::mount::{crc_set_blockmap, crc_set_volume, Mount};
 use super::ondisk::{buffer_of, gettoken, hammer_rel_buffer, ref_io, reltoken};
-use super::undo::{hammer_clear_undo_history, hammer_undo_max, hammer_undo_space, VOL_VERSION_FOUR};
+use super::undo::{
+    hammer_clear_undo_history, hammer_undo_max, hammer_undo_space, VOL_VERSION_FOUR,
+};
 use crate::sys::ffi;
 
 /// `HMNT_UNDO_DIRTY` (hammer_mount.h): the UNDO FIFO start recorded in
@@ -85,7 +87,10 @@ pub unsafe fn flush_undos(hmp: ffi::hammer_mount_t, forced: bool) {
                 break;
             }
             ref_io(io);
-            kassert((*io).type_ != ffi::HAMMER_STRUCTURE_VOLUME, "io->type != VOLUME");
+            kassert(
+                (*io).type_ != ffi::HAMMER_STRUCTURE_VOLUME,
+                "io->type != VOLUME",
+            );
             (imp.write_interlock)(io);
             (imp.flush)(io, super::undo::hammer_undo_reclaim(io));
             (imp.done_interlock)(io);
@@ -125,7 +130,9 @@ pub fn finalize(m: &Mount, final_: bool) {
         hammer_unlock(addr_of_mut!((*hmp).flusher.finalize_lock));
         (*hmp).flusher.finalize_want -= 1;
         if (*hmp).flusher.finalize_want == 0 {
-            super::kcall::wakeup(addr_of_mut!((*hmp).flusher.finalize_want) as *const core::ffi::c_void);
+            super::kcall::wakeup(
+                addr_of_mut!((*hmp).flusher.finalize_want) as *const core::ffi::c_void
+            );
         }
         HAMMER_STATS_COMMITS.fetch_add(final_ as i64, Ordering::Relaxed);
     }
@@ -157,7 +164,10 @@ unsafe fn finalize_locked(
             }
             ref_io(io);
             (imp.write_interlock)(io);
-            kassert((*io).type_ != ffi::HAMMER_STRUCTURE_VOLUME, "io->type != VOLUME");
+            kassert(
+                (*io).type_ != ffi::HAMMER_STRUCTURE_VOLUME,
+                "io->type != VOLUME",
+            );
             (imp.flush)(io, 0);
             (imp.done_interlock)(io);
             hammer_rel_buffer(buffer_of(io), 0);
@@ -170,8 +180,14 @@ unsafe fn finalize_locked(
 
         let undo_idx = ffi::HAMMER_ZONE_UNDO_INDEX as usize;
         if final_ && (*root_volume).io.modified() != 0 {
-            let dundomap = addr_of_mut!((*(*root_volume).ondisk).vol0_blockmap) as *mut core::ffi::c_void;
-            (imp.modify_volume)(t, root_volume, dundomap, size_of::<[ffi::hammer_blockmap; 16]>() as c_int);
+            let dundomap =
+                addr_of_mut!((*(*root_volume).ondisk).vol0_blockmap) as *mut core::ffi::c_void;
+            (imp.modify_volume)(
+                t,
+                root_volume,
+                dundomap,
+                size_of::<[ffi::hammer_blockmap; 16]>() as c_int,
+            );
             for bm in (*hmp).blockmap.iter_mut() {
                 crc_set_blockmap(bm);
             }
@@ -231,7 +247,10 @@ unsafe fn finalize_locked(
                 }
                 kassert((*io).modify_refs == 0, "io->modify_refs == 0");
                 ref_io(io);
-                kassert((*io).type_ != ffi::HAMMER_STRUCTURE_VOLUME, "io->type != VOLUME");
+                kassert(
+                    (*io).type_ != ffi::HAMMER_STRUCTURE_VOLUME,
+                    "io->type != VOLUME",
+                );
                 (imp.flush)(io, 0);
                 hammer_rel_buffer(buffer_of(io), 0);
                 (imp.limit_backlog)(hmp);
@@ -253,7 +272,9 @@ unsafe fn finalize_locked(
                 hammer_clear_undo_history(hmp);
                 if (*hmp).flush_tid1 != (*hmp).flush_tid2 {
                     (*hmp).flush_tid1 = (*hmp).flush_tid2;
-                    super::kcall::wakeup(addr_of_mut!((*hmp).flush_tid1) as *const core::ffi::c_void);
+                    super::kcall::wakeup(
+                        addr_of_mut!((*hmp).flush_tid1) as *const core::ffi::c_void
+                    );
                 }
                 (*hmp).flush_tid2 = (*t).tid;
                 (*hmp).flags &= !ffi::HAMMER_MOUNT_REDO_SYNC;
@@ -263,7 +284,9 @@ unsafe fn finalize_locked(
         (*t).sync_lock_refs -= 1;
         hammer_unlock(addr_of_mut!((*hmp).sync_lock));
         if (*hmp).flags & ffi::HAMMER_MOUNT_CRITICAL_ERROR != 0 {
-            super::kprint("HAMMER(hosted): Critical write error during flush, refusing to sync UNDO FIFO");
+            super::kprint(
+                "HAMMER(hosted): Critical write error during flush, refusing to sync UNDO FIFO",
+            );
         }
     }
     let _ = m;

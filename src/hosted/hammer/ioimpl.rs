@@ -1,6 +1,3 @@
-// cfg(hammer_port) is not declared by build.rs yet (see the ENV-H report).
-#![allow(unexpected_cfgs)]
-
 //! [`IoImpl`]: one implementation of hammer_io.c, as the table of its 37
 //! exported symbols, and the process-wide "current implementation" that
 //! the hosted HAMMER neighbours call.
@@ -8,7 +5,7 @@
 //! Two implementations exist: the C reference (`ref_*` symbols, compiled
 //! by build.rs when the original file is available, cfg `hammer_reference`)
 //! and the Rust port (the crate's own `#[no_mangle]` functions, cfg
-//! `hammer_port` until the port is complete). The neighbours
+//! `hammer_port`, which build.rs always sets). The neighbours
 //! (`hammer_get_volume`, `hammer_rel_buffer`, `hammer_generate_undo`, ...)
 //! never name either one: they go through [`current`], so the same
 //! workload drives whichever implementation a test installed.
@@ -20,7 +17,8 @@ use crate::rbtree::ScanFn;
 use crate::sys::ffi;
 
 /// `hammer_io_init`
-pub type InitFn = unsafe extern "C-unwind" fn(ffi::hammer_io_t, ffi::hammer_volume_t, ffi::hammer_io_type);
+pub type InitFn =
+    unsafe extern "C-unwind" fn(ffi::hammer_io_t, ffi::hammer_volume_t, ffi::hammer_io_type);
 /// `hammer_io_read`
 pub type ReadFn = unsafe extern "C-unwind" fn(*mut ffi::vnode, *mut ffi::hammer_io, c_int) -> c_int;
 /// `hammer_io_advance`, `hammer_io_wait`, `hammer_io_clear_modlist`,
@@ -37,15 +35,19 @@ pub type IoIntFn = unsafe extern "C-unwind" fn(*mut ffi::hammer_io, c_int);
 /// `hammer_io_wait_all`
 pub type WaitAllFn = unsafe extern "C-unwind" fn(ffi::hammer_mount_t, *const c_char, c_int);
 /// `hammer_io_direct_read`, `hammer_io_indirect_read`
-pub type DirectReadFn =
-    unsafe extern "C-unwind" fn(ffi::hammer_mount_t, *mut ffi::bio, ffi::hammer_btree_leaf_elm_t) -> c_int;
+pub type DirectReadFn = unsafe extern "C-unwind" fn(
+    ffi::hammer_mount_t,
+    *mut ffi::bio,
+    ffi::hammer_btree_leaf_elm_t,
+) -> c_int;
 /// `hammer_io_direct_write`
 pub type DirectWriteFn =
     unsafe extern "C-unwind" fn(ffi::hammer_mount_t, *mut ffi::bio, ffi::hammer_record_t) -> c_int;
 /// `hammer_io_direct_wait`
 pub type DirectWaitFn = unsafe extern "C-unwind" fn(ffi::hammer_record_t);
 /// `hammer_io_direct_uncache`
-pub type DirectUncacheFn = unsafe extern "C-unwind" fn(ffi::hammer_mount_t, ffi::hammer_btree_leaf_elm_t);
+pub type DirectUncacheFn =
+    unsafe extern "C-unwind" fn(ffi::hammer_mount_t, ffi::hammer_btree_leaf_elm_t);
 /// `hammer_io_write_interlock`, `hammer_io_done_interlock`
 pub type InterlockFn = unsafe extern "C-unwind" fn(ffi::hammer_io_t);
 /// `hammer_io_flush_sync`, `hammer_io_limit_backlog`
@@ -53,11 +55,19 @@ pub type MountFn = unsafe extern "C-unwind" fn(ffi::hammer_mount_t);
 /// `hammer_io_notmeta`
 pub type NotmetaFn = unsafe extern "C-unwind" fn(ffi::hammer_buffer_t);
 /// `hammer_modify_volume`
-pub type ModifyVolumeFn =
-    unsafe extern "C-unwind" fn(ffi::hammer_transaction_t, ffi::hammer_volume_t, *mut c_void, c_int);
+pub type ModifyVolumeFn = unsafe extern "C-unwind" fn(
+    ffi::hammer_transaction_t,
+    ffi::hammer_volume_t,
+    *mut c_void,
+    c_int,
+);
 /// `hammer_modify_buffer`
-pub type ModifyBufferFn =
-    unsafe extern "C-unwind" fn(ffi::hammer_transaction_t, ffi::hammer_buffer_t, *mut c_void, c_int);
+pub type ModifyBufferFn = unsafe extern "C-unwind" fn(
+    ffi::hammer_transaction_t,
+    ffi::hammer_buffer_t,
+    *mut c_void,
+    c_int,
+);
 /// `hammer_modify_volume_done`
 pub type ModifyVolumeDoneFn = unsafe extern "C-unwind" fn(ffi::hammer_volume_t);
 /// `hammer_modify_buffer_done`
@@ -72,33 +82,12 @@ pub type ModRemoveColorFn = unsafe extern "C-unwind" fn(*mut ModHead, *mut Io, *
 /// `hammer_mod_rb_tree_RB_REMOVE`, `_RB_INSERT`, `_RB_FIND`
 pub type ModHeadIoFn = unsafe extern "C-unwind" fn(*mut ModHead, *mut Io) -> *mut Io;
 /// `hammer_mod_rb_tree_RB_SCAN`
-pub type ModScanFn = unsafe extern "C-unwind" fn(*mut ModHead, ScanFn<Io>, ScanFn<Io>, *mut c_void) -> c_int;
+pub type ModScanFn =
+    unsafe extern "C-unwind" fn(*mut ModHead, ScanFn<Io>, ScanFn<Io>, *mut c_void) -> c_int;
 /// `hammer_mod_rb_tree_RB_NEXT`, `_RB_PREV`
 pub type ModStepFn = unsafe extern "C-unwind" fn(*mut Io) -> *mut Io;
 /// `hammer_mod_rb_tree_RB_MINMAX`
 pub type ModMinmaxFn = unsafe extern "C-unwind" fn(*mut ModHead, c_int) -> *mut Io;
-
-/// Turn the bound `extern "C"` declarations of the port's exports into the
-/// `extern "C-unwind"` pointer types of the table. Parameter and return
-/// types are kept (and so checked against the field); only the permission
-/// to unwind is added, which does not change the calling convention (and a
-/// Rust `extern "C"` function never unwinds anyway).
-#[cfg(hammer_port)]
-mod widen {
-    macro_rules! widen {
-        ($name:ident, $($t:ident),*) => {
-            pub fn $name<$($t,)* R>(f: unsafe extern "C-unwind" fn($($t),*) -> R) -> unsafe extern "C-unwind" fn($($t),*) -> R {
-                // SAFETY: identical signature and calling convention; see
-                // the module documentation.
-                unsafe { core::mem::transmute(f) }
-            }
-        };
-    }
-    widen!(u1, A);
-    widen!(u2, A, B);
-    widen!(u3, A, B, C);
-    widen!(u4, A, B, C, D);
-}
 
 /// The 37 exports of one implementation of hammer_io.c.
 #[derive(Clone, Copy)]
@@ -191,12 +180,16 @@ unsafe impl Sync for IoImpl {}
 
 impl core::fmt::Debug for IoImpl {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("IoImpl").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("IoImpl")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
 /// The exports of the C reference, renamed `ref_*` by build.rs. The
-/// prototypes repeat the ones bindgen produced from hammer.h;
+/// prototypes repeat the ones bindgen produced from hammer.h (`"C-unwind"`:
+/// a kernel panic inside the reference unwinds to the test through its
+/// frames, which are compiled with -fexceptions);
 /// `reference_prototypes_match` checks that they agree.
 #[cfg(hammer_reference)]
 mod reference {
@@ -204,15 +197,30 @@ mod reference {
 
     extern "C-unwind" {
         pub static mut ref_hammer_bioops: ffi::bio_ops;
-        pub fn ref_hammer_io_init(io: ffi::hammer_io_t, volume: ffi::hammer_volume_t, type_: ffi::hammer_io_type);
-        pub fn ref_hammer_io_read(devvp: *mut ffi::vnode, io: *mut ffi::hammer_io, limit: c_int) -> c_int;
+        pub fn ref_hammer_io_init(
+            io: ffi::hammer_io_t,
+            volume: ffi::hammer_volume_t,
+            type_: ffi::hammer_io_type,
+        );
+        pub fn ref_hammer_io_read(
+            devvp: *mut ffi::vnode,
+            io: *mut ffi::hammer_io,
+            limit: c_int,
+        ) -> c_int;
         pub fn ref_hammer_io_advance(io: *mut ffi::hammer_io);
         pub fn ref_hammer_io_new(devvp: *mut ffi::vnode, io: *mut ffi::hammer_io) -> c_int;
-        pub fn ref_hammer_io_inval(volume: ffi::hammer_volume_t, zone2_offset: ffi::hammer_off_t) -> c_int;
+        pub fn ref_hammer_io_inval(
+            volume: ffi::hammer_volume_t,
+            zone2_offset: ffi::hammer_off_t,
+        ) -> c_int;
         pub fn ref_hammer_io_release(io: *mut ffi::hammer_io, flush: c_int) -> *mut ffi::buf;
         pub fn ref_hammer_io_flush(io: *mut ffi::hammer_io, reclaim: c_int);
         pub fn ref_hammer_io_wait(io: *mut ffi::hammer_io);
-        pub fn ref_hammer_io_wait_all(hmp: ffi::hammer_mount_t, ident: *const c_char, doflush: c_int);
+        pub fn ref_hammer_io_wait_all(
+            hmp: ffi::hammer_mount_t,
+            ident: *const c_char,
+            doflush: c_int,
+        );
         pub fn ref_hammer_io_direct_read(
             hmp: ffi::hammer_mount_t,
             bio: *mut ffi::bio,
@@ -229,7 +237,10 @@ mod reference {
             record: ffi::hammer_record_t,
         ) -> c_int;
         pub fn ref_hammer_io_direct_wait(record: ffi::hammer_record_t);
-        pub fn ref_hammer_io_direct_uncache(hmp: ffi::hammer_mount_t, leaf: ffi::hammer_btree_leaf_elm_t);
+        pub fn ref_hammer_io_direct_uncache(
+            hmp: ffi::hammer_mount_t,
+            leaf: ffi::hammer_btree_leaf_elm_t,
+        );
         pub fn ref_hammer_io_write_interlock(io: ffi::hammer_io_t);
         pub fn ref_hammer_io_done_interlock(io: ffi::hammer_io_t);
         pub fn ref_hammer_io_clear_modify(io: *mut ffi::hammer_io, inval: c_int);
@@ -254,7 +265,11 @@ mod reference {
         pub fn ref_hammer_modify_volume_done(volume: ffi::hammer_volume_t);
         pub fn ref_hammer_modify_buffer_done(buffer: ffi::hammer_buffer_t);
         pub fn ref_hammer_mod_rb_tree_RB_INSERT_COLOR(head: *mut ModHead, elm: *mut Io);
-        pub fn ref_hammer_mod_rb_tree_RB_REMOVE_COLOR(head: *mut ModHead, parent: *mut Io, elm: *mut Io);
+        pub fn ref_hammer_mod_rb_tree_RB_REMOVE_COLOR(
+            head: *mut ModHead,
+            parent: *mut Io,
+            elm: *mut Io,
+        );
         pub fn ref_hammer_mod_rb_tree_RB_REMOVE(head: *mut ModHead, elm: *mut Io) -> *mut Io;
         pub fn ref_hammer_mod_rb_tree_RB_INSERT(head: *mut ModHead, elm: *mut Io) -> *mut Io;
         pub fn ref_hammer_mod_rb_tree_RB_FIND(head: *mut ModHead, elm: *mut Io) -> *mut Io;
@@ -289,28 +304,67 @@ mod reference {
         same3(ffi::hammer_io_direct_write, ref_hammer_io_direct_write);
         same1(ffi::hammer_io_direct_wait, ref_hammer_io_direct_wait);
         same2(ffi::hammer_io_direct_uncache, ref_hammer_io_direct_uncache);
-        same1(ffi::hammer_io_write_interlock, ref_hammer_io_write_interlock);
+        same1(
+            ffi::hammer_io_write_interlock,
+            ref_hammer_io_write_interlock,
+        );
         same1(ffi::hammer_io_done_interlock, ref_hammer_io_done_interlock);
         same2(ffi::hammer_io_clear_modify, ref_hammer_io_clear_modify);
         same1(ffi::hammer_io_clear_modlist, ref_hammer_io_clear_modlist);
         same1(ffi::hammer_io_flush_sync, ref_hammer_io_flush_sync);
         same1(ffi::hammer_io_clear_error, ref_hammer_io_clear_error);
-        same1(ffi::hammer_io_clear_error_noassert, ref_hammer_io_clear_error_noassert);
+        same1(
+            ffi::hammer_io_clear_error_noassert,
+            ref_hammer_io_clear_error_noassert,
+        );
         same1(ffi::hammer_io_notmeta, ref_hammer_io_notmeta);
         same1(ffi::hammer_io_limit_backlog, ref_hammer_io_limit_backlog);
         same4(ffi::hammer_modify_volume, ref_hammer_modify_volume);
         same4(ffi::hammer_modify_buffer, ref_hammer_modify_buffer);
-        same1(ffi::hammer_modify_volume_done, ref_hammer_modify_volume_done);
-        same1(ffi::hammer_modify_buffer_done, ref_hammer_modify_buffer_done);
-        same2(ffi::hammer_mod_rb_tree_RB_INSERT_COLOR, ref_hammer_mod_rb_tree_RB_INSERT_COLOR);
-        same3(ffi::hammer_mod_rb_tree_RB_REMOVE_COLOR, ref_hammer_mod_rb_tree_RB_REMOVE_COLOR);
-        same2(ffi::hammer_mod_rb_tree_RB_REMOVE, ref_hammer_mod_rb_tree_RB_REMOVE);
-        same2(ffi::hammer_mod_rb_tree_RB_INSERT, ref_hammer_mod_rb_tree_RB_INSERT);
-        same2(ffi::hammer_mod_rb_tree_RB_FIND, ref_hammer_mod_rb_tree_RB_FIND);
-        same4(ffi::hammer_mod_rb_tree_RB_SCAN, ref_hammer_mod_rb_tree_RB_SCAN);
-        same1(ffi::hammer_mod_rb_tree_RB_NEXT, ref_hammer_mod_rb_tree_RB_NEXT);
-        same1(ffi::hammer_mod_rb_tree_RB_PREV, ref_hammer_mod_rb_tree_RB_PREV);
-        same2(ffi::hammer_mod_rb_tree_RB_MINMAX, ref_hammer_mod_rb_tree_RB_MINMAX);
+        same1(
+            ffi::hammer_modify_volume_done,
+            ref_hammer_modify_volume_done,
+        );
+        same1(
+            ffi::hammer_modify_buffer_done,
+            ref_hammer_modify_buffer_done,
+        );
+        same2(
+            ffi::hammer_mod_rb_tree_RB_INSERT_COLOR,
+            ref_hammer_mod_rb_tree_RB_INSERT_COLOR,
+        );
+        same3(
+            ffi::hammer_mod_rb_tree_RB_REMOVE_COLOR,
+            ref_hammer_mod_rb_tree_RB_REMOVE_COLOR,
+        );
+        same2(
+            ffi::hammer_mod_rb_tree_RB_REMOVE,
+            ref_hammer_mod_rb_tree_RB_REMOVE,
+        );
+        same2(
+            ffi::hammer_mod_rb_tree_RB_INSERT,
+            ref_hammer_mod_rb_tree_RB_INSERT,
+        );
+        same2(
+            ffi::hammer_mod_rb_tree_RB_FIND,
+            ref_hammer_mod_rb_tree_RB_FIND,
+        );
+        same4(
+            ffi::hammer_mod_rb_tree_RB_SCAN,
+            ref_hammer_mod_rb_tree_RB_SCAN,
+        );
+        same1(
+            ffi::hammer_mod_rb_tree_RB_NEXT,
+            ref_hammer_mod_rb_tree_RB_NEXT,
+        );
+        same1(
+            ffi::hammer_mod_rb_tree_RB_PREV,
+            ref_hammer_mod_rb_tree_RB_PREV,
+        );
+        same2(
+            ffi::hammer_mod_rb_tree_RB_MINMAX,
+            ref_hammer_mod_rb_tree_RB_MINMAX,
+        );
     }
 }
 
@@ -378,49 +432,49 @@ impl IoImpl {
 
     /// The Rust port: the crate's own `#[no_mangle]` exports, reached
     /// through the bindgen declarations of hammer.h (so their C types are
-    /// checked by construction).
+    /// checked by construction; in the hosted build every bound function
+    /// has the `"C-unwind"` ABI, like the table).
     #[cfg(hammer_port)]
     pub fn rust() -> IoImpl {
-        use widen::*;
         IoImpl {
             name: "rust",
-            init: u3(ffi::hammer_io_init),
-            read: u3(ffi::hammer_io_read),
-            advance: u1(ffi::hammer_io_advance),
-            new: u2(ffi::hammer_io_new),
-            inval: u2(ffi::hammer_io_inval),
-            release: u2(ffi::hammer_io_release),
-            flush: u2(ffi::hammer_io_flush),
-            wait: u1(ffi::hammer_io_wait),
-            wait_all: u3(ffi::hammer_io_wait_all),
-            direct_read: u3(ffi::hammer_io_direct_read),
-            indirect_read: u3(ffi::hammer_io_indirect_read),
-            direct_write: u3(ffi::hammer_io_direct_write),
-            direct_wait: u1(ffi::hammer_io_direct_wait),
-            direct_uncache: u2(ffi::hammer_io_direct_uncache),
-            write_interlock: u1(ffi::hammer_io_write_interlock),
-            done_interlock: u1(ffi::hammer_io_done_interlock),
-            clear_modify: u2(ffi::hammer_io_clear_modify),
-            clear_modlist: u1(ffi::hammer_io_clear_modlist),
-            flush_sync: u1(ffi::hammer_io_flush_sync),
-            clear_error: u1(ffi::hammer_io_clear_error),
-            clear_error_noassert: u1(ffi::hammer_io_clear_error_noassert),
-            notmeta: u1(ffi::hammer_io_notmeta),
-            limit_backlog: u1(ffi::hammer_io_limit_backlog),
-            modify_volume: u4(ffi::hammer_modify_volume),
-            modify_buffer: u4(ffi::hammer_modify_buffer),
-            modify_volume_done: u1(ffi::hammer_modify_volume_done),
-            modify_buffer_done: u1(ffi::hammer_modify_buffer_done),
+            init: ffi::hammer_io_init,
+            read: ffi::hammer_io_read,
+            advance: ffi::hammer_io_advance,
+            new: ffi::hammer_io_new,
+            inval: ffi::hammer_io_inval,
+            release: ffi::hammer_io_release,
+            flush: ffi::hammer_io_flush,
+            wait: ffi::hammer_io_wait,
+            wait_all: ffi::hammer_io_wait_all,
+            direct_read: ffi::hammer_io_direct_read,
+            indirect_read: ffi::hammer_io_indirect_read,
+            direct_write: ffi::hammer_io_direct_write,
+            direct_wait: ffi::hammer_io_direct_wait,
+            direct_uncache: ffi::hammer_io_direct_uncache,
+            write_interlock: ffi::hammer_io_write_interlock,
+            done_interlock: ffi::hammer_io_done_interlock,
+            clear_modify: ffi::hammer_io_clear_modify,
+            clear_modlist: ffi::hammer_io_clear_modlist,
+            flush_sync: ffi::hammer_io_flush_sync,
+            clear_error: ffi::hammer_io_clear_error,
+            clear_error_noassert: ffi::hammer_io_clear_error_noassert,
+            notmeta: ffi::hammer_io_notmeta,
+            limit_backlog: ffi::hammer_io_limit_backlog,
+            modify_volume: ffi::hammer_modify_volume,
+            modify_buffer: ffi::hammer_modify_buffer,
+            modify_volume_done: ffi::hammer_modify_volume_done,
+            modify_buffer_done: ffi::hammer_modify_buffer_done,
             bioops: core::ptr::addr_of_mut!(ffi::hammer_bioops),
-            mod_insert_color: u2(ffi::hammer_mod_rb_tree_RB_INSERT_COLOR),
-            mod_remove_color: u3(ffi::hammer_mod_rb_tree_RB_REMOVE_COLOR),
-            mod_remove: u2(ffi::hammer_mod_rb_tree_RB_REMOVE),
-            mod_insert: u2(ffi::hammer_mod_rb_tree_RB_INSERT),
-            mod_find: u2(ffi::hammer_mod_rb_tree_RB_FIND),
-            mod_scan: u4(ffi::hammer_mod_rb_tree_RB_SCAN),
-            mod_next: u1(ffi::hammer_mod_rb_tree_RB_NEXT),
-            mod_prev: u1(ffi::hammer_mod_rb_tree_RB_PREV),
-            mod_minmax: u2(ffi::hammer_mod_rb_tree_RB_MINMAX),
+            mod_insert_color: ffi::hammer_mod_rb_tree_RB_INSERT_COLOR,
+            mod_remove_color: ffi::hammer_mod_rb_tree_RB_REMOVE_COLOR,
+            mod_remove: ffi::hammer_mod_rb_tree_RB_REMOVE,
+            mod_insert: ffi::hammer_mod_rb_tree_RB_INSERT,
+            mod_find: ffi::hammer_mod_rb_tree_RB_FIND,
+            mod_scan: ffi::hammer_mod_rb_tree_RB_SCAN,
+            mod_next: ffi::hammer_mod_rb_tree_RB_NEXT,
+            mod_prev: ffi::hammer_mod_rb_tree_RB_PREV,
+            mod_minmax: ffi::hammer_mod_rb_tree_RB_MINMAX,
         }
     }
 
@@ -439,7 +493,10 @@ impl IoImpl {
 
     /// Every implementation compiled into this build, reference first.
     pub fn available() -> std::vec::Vec<IoImpl> {
-        [IoImpl::try_reference(), IoImpl::try_rust()].into_iter().flatten().collect()
+        [IoImpl::try_reference(), IoImpl::try_rust()]
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// Installs this implementation as the current one.

@@ -1,39 +1,17 @@
-//! Kernel entry points the hosted HAMMER code calls from Rust.
-//!
-//! The hosted kernel defines them as `extern "C-unwind"` so a kernel panic
-//! can unwind to the test; the bindgen declarations say `extern "C"`
-//! (no unwinding). Calling through those would turn any panic inside
-//! into an abort, so the neighbours use the kernel's Rust entry points
-//! where it offers them and otherwise the declarations below.
+//! Kernel entry points the hosted HAMMER code calls from Rust, as thin
+//! wrappers (the bound declarations, which in the hosted build have the
+//! unwinding `"C-unwind"` ABI of their definitions, or the hosted kernel's
+//! Rust entry points), plus the device-close buffer flush unmount needs.
 
 use core::ffi::{c_char, c_int, c_void};
 
 use crate::sys::ffi;
 
-// The bindings declare these symbols `extern "C"`; this block gives the
-// same symbols their real, unwinding ABI (that of their definitions in the
-// hosted kernel). See the ENV-H report: re-exports from `hosted::kern`
-// would make the block unnecessary.
-#[allow(clashing_extern_declarations)]
+// Kernel functions the I/O layer does not import, so the bindings do not
+// declare them; the hosted kernel defines them with this ABI.
 extern "C-unwind" {
-    #[link_name = "breadnx"]
-    fn k_breadnx(
-        vp: *mut ffi::vnode,
-        loffset: ffi::off_t,
-        size: c_int,
-        raoffset: *mut ffi::off_t,
-        rabsize: *mut c_int,
-        cnt: c_int,
-        bpp: *mut *mut ffi::buf,
-    ) -> c_int;
-    #[link_name = "brelse"]
-    fn k_brelse(bp: *mut ffi::buf);
     #[link_name = "bwrite"]
     fn k_bwrite(bp: *mut ffi::buf) -> c_int;
-    #[link_name = "bremfree"]
-    fn k_bremfree(bp: *mut ffi::buf);
-    #[link_name = "findblk"]
-    fn k_findblk(vp: *mut ffi::vnode, loffset: ffi::off_t, flags: c_int) -> *mut ffi::buf;
     #[link_name = "vref"]
     fn k_vref(vp: *mut ffi::vnode);
     #[link_name = "vrele"]
@@ -47,9 +25,24 @@ extern "C-unwind" {
 /// # Safety
 ///
 /// `vp` is a vnode of the hosted machine; `bpp` writable.
-pub unsafe fn bread(vp: *mut ffi::vnode, loffset: i64, size: c_int, bpp: *mut *mut ffi::buf) -> c_int {
+pub unsafe fn bread(
+    vp: *mut ffi::vnode,
+    loffset: i64,
+    size: c_int,
+    bpp: *mut *mut ffi::buf,
+) -> c_int {
     // SAFETY: caller contract; no read-ahead arrays are passed.
-    unsafe { k_breadnx(vp, loffset, size, core::ptr::null_mut(), core::ptr::null_mut(), 0, bpp) }
+    unsafe {
+        ffi::breadnx(
+            vp,
+            loffset,
+            size,
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+            0,
+            bpp,
+        )
+    }
 }
 
 /// `brelse`.
@@ -59,7 +52,7 @@ pub unsafe fn bread(vp: *mut ffi::vnode, loffset: i64, size: c_int, bpp: *mut *m
 /// `bp` is a buffer the caller has locked.
 pub unsafe fn brelse(bp: *mut ffi::buf) {
     // SAFETY: caller contract.
-    unsafe { k_brelse(bp) }
+    unsafe { ffi::brelse(bp) }
 }
 
 /// `bwrite`: synchronous write, then release.
@@ -79,7 +72,7 @@ pub unsafe fn bwrite(bp: *mut ffi::buf) -> c_int {
 /// `bp` is locked by the caller and on a queue.
 pub unsafe fn bremfree(bp: *mut ffi::buf) {
     // SAFETY: caller contract.
-    unsafe { k_bremfree(bp) }
+    unsafe { ffi::bremfree(bp) }
 }
 
 /// `findblk`.
@@ -89,7 +82,7 @@ pub unsafe fn bremfree(bp: *mut ffi::buf) {
 /// `vp` is a vnode of the hosted machine.
 pub unsafe fn findblk(vp: *mut ffi::vnode, loffset: i64, flags: c_int) -> *mut ffi::buf {
     // SAFETY: caller contract.
-    unsafe { k_findblk(vp, loffset, flags) }
+    unsafe { ffi::findblk(vp, loffset, flags) }
 }
 
 /// `lwkt_token_init`.
@@ -164,7 +157,10 @@ pub unsafe fn vinvalbuf_save(vp: *mut ffi::vnode) {
             if bp.is_null() {
                 continue;
             }
-            super::kassert((*bp).b_dep.lh_first.is_null(), "vinvalbuf: buffer still has dependencies");
+            super::kassert(
+                (*bp).b_dep.lh_first.is_null(),
+                "vinvalbuf: buffer still has dependencies",
+            );
             bremfree(bp);
             if (*bp).b_flags & ffi::B_DELWRI != 0 {
                 bwrite(bp);

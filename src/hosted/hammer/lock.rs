@@ -63,7 +63,8 @@ unsafe fn lockval<'a>(lock: *mut ffi::hammer_lock) -> &'a AtomicU32 {
 
 /// Compare-and-swap with the kernel's `atomic_cmpset_int` meaning.
 fn cmpset(word: &AtomicU32, old: u32, new: u32) -> bool {
-    word.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    word.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
 }
 
 /// Sets an owner field (`lowner` / `rowner`).
@@ -103,7 +104,9 @@ fn wmesg_of(ident: *const c_char) -> std::string::String {
         return std::string::String::from("hmrlck");
     }
     // SAFETY: callers pass NUL-terminated strings.
-    unsafe { core::ffi::CStr::from_ptr(ident) }.to_string_lossy().into_owned()
+    unsafe { core::ffi::CStr::from_ptr(ident) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Wakes every thread sleeping on `ident`.
@@ -170,7 +173,10 @@ pub unsafe fn lockval_word(lock: *mut ffi::hammer_lock) -> u32 {
 /// `lock` points to a live lock the caller holds a reference on; `ident`
 /// is a NUL-terminated string valid for the call.
 #[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_lock_ex_ident(lock: *mut ffi::hammer_lock, ident: *const c_char) {
+pub unsafe extern "C-unwind" fn hammer_lock_ex_ident(
+    lock: *mut ffi::hammer_lock,
+    ident: *const c_char,
+) {
     let td = curthread();
     // SAFETY: caller contract.
     let (lv_word, refs_now) = unsafe { (lockval(lock), refs_word(lock)) };
@@ -186,7 +192,8 @@ pub unsafe extern "C-unwind" fn hammer_lock_ex_ident(lock: *mut ffi::hammer_lock
                 break;
             }
         // SAFETY: the lock is live.
-        } else if lv & LOCKF_EXCLUSIVE != 0 && unsafe { owner(addr_of_mut!((*lock).lowner)) } == td {
+        } else if lv & LOCKF_EXCLUSIVE != 0 && unsafe { owner(addr_of_mut!((*lock).lowner)) } == td
+        {
             if cmpset(lv_word, lv, lv + 1) {
                 break;
             }
@@ -234,7 +241,8 @@ pub unsafe fn hammer_lock_ex_try(lock: *mut ffi::hammer_lock) -> c_int {
                 return 0;
             }
         // SAFETY: the lock is live.
-        } else if lv & LOCKF_EXCLUSIVE != 0 && unsafe { owner(addr_of_mut!((*lock).lowner)) } == td {
+        } else if lv & LOCKF_EXCLUSIVE != 0 && unsafe { owner(addr_of_mut!((*lock).lowner)) } == td
+        {
             if cmpset(lv_word, lv, lv + 1) {
                 return 0;
             }
@@ -673,6 +681,9 @@ fn exports_match_bound_prototypes() {
     same1(ffi::hammer_unlock, hammer_unlock);
     same1(ffi::hammer_ref, hammer_ref);
     same1(ffi::hammer_rel, hammer_rel);
-    same1(ffi::hammer_try_interlock_norefs, hammer_try_interlock_norefs);
+    same1(
+        ffi::hammer_try_interlock_norefs,
+        hammer_try_interlock_norefs,
+    );
     same2(ffi::hammer_put_interlock, hammer_put_interlock);
 }

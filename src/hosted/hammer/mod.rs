@@ -53,7 +53,10 @@ pub fn curthread() -> *mut ffi::thread {
     static IDS: Mutex<Option<HashMap<u32, Box<u64>>>> = Mutex::new(None);
     let tid = crate::hosted::kern::current_thread_id();
     let mut ids = IDS.lock().unwrap_or_else(|e| e.into_inner());
-    let slot = ids.get_or_insert_with(HashMap::new).entry(tid).or_insert_with(|| Box::new(tid as u64));
+    let slot = ids
+        .get_or_insert_with(HashMap::new)
+        .entry(tid)
+        .or_insert_with(|| Box::new(tid as u64));
     (&**slot as *const u64).cast_mut().cast()
 }
 
@@ -80,7 +83,11 @@ pub fn kprint(msg: &str) {
 pub fn kassert(cond: bool, what: &str) {
     if !cond {
         let at = core::panic::Location::caller();
-        kpanic(&format!("assertion \"{what}\" failed at {}:{}", at.file(), at.line()));
+        kpanic(&format!(
+            "assertion \"{what}\" failed at {}:{}",
+            at.file(),
+            at.line()
+        ));
     }
 }
 
@@ -133,16 +140,28 @@ pub mod off {
     pub const LARGEBLOCK_MASK64: u64 = ffi::HAMMER_LARGEBLOCK_MASK64;
 }
 
-/// Compile-time checks that a hosted export has the parameter and return
-/// types of the prototype bindgen read from the headers. The exports are
-/// `extern "C-unwind"` (a panic inside them, e.g. a failed KKASSERT,
-/// must be able to unwind back to the test through the C reference), the
-/// bound prototypes `extern "C"`; the calling convention is the same.
+/// Compile-time checks that a hosted export has exactly the type of the
+/// prototype bindgen read from the headers: both must coerce to one
+/// function-pointer type (in the hosted build every bound function is
+/// `extern "C-unwind"`, so that a kernel panic can unwind to the test
+/// through C and Rust frames alike; the exports are declared the same way).
 #[allow(dead_code)]
 pub(crate) mod sig {
-    pub fn same1<A, R>(_: unsafe extern "C-unwind" fn(A) -> R, _: unsafe extern "C-unwind" fn(A) -> R) {}
-    pub fn same2<A, B, R>(_: unsafe extern "C-unwind" fn(A, B) -> R, _: unsafe extern "C-unwind" fn(A, B) -> R) {}
-    pub fn same3<A, B, C, R>(_: unsafe extern "C-unwind" fn(A, B, C) -> R, _: unsafe extern "C-unwind" fn(A, B, C) -> R) {}
+    pub fn same1<A, R>(
+        _: unsafe extern "C-unwind" fn(A) -> R,
+        _: unsafe extern "C-unwind" fn(A) -> R,
+    ) {
+    }
+    pub fn same2<A, B, R>(
+        _: unsafe extern "C-unwind" fn(A, B) -> R,
+        _: unsafe extern "C-unwind" fn(A, B) -> R,
+    ) {
+    }
+    pub fn same3<A, B, C, R>(
+        _: unsafe extern "C-unwind" fn(A, B, C) -> R,
+        _: unsafe extern "C-unwind" fn(A, B, C) -> R,
+    ) {
+    }
     pub fn same4<A, B, C, D, R>(
         _: unsafe extern "C-unwind" fn(A, B, C, D) -> R,
         _: unsafe extern "C-unwind" fn(A, B, C, D) -> R,

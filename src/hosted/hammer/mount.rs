@@ -39,10 +39,11 @@ use super::ondisk::{
     self, hammer_get_root_volume, hammer_get_volume, hammer_rel_buffer, hammer_rel_volume,
 };
 use super::queue::tailq_init;
-use super::trees::{InoTree, VolTree};
+use super::trees::{BufTree, InoTree, NodTree, VolTree};
 use super::undo::hammer_clear_undo_history;
 use super::{kassert, kprint};
-use crate::hosted::kern::Device;
+use crate::hosted::kern::{trace, Device};
+use crate::rbtree::hammer_mod::ModTree;
 use crate::sys::ffi;
 
 /// `HAMMER_VOL_VERSION_DEFAULT`: what newfs_hammer formats.
@@ -247,7 +248,14 @@ impl MountBuilder {
         if self.format {
             let fsid: [u8; 16] = *b"hosted-hammer-fs";
             for (i, d) in devices.iter().enumerate() {
-                format_volume(d, i as i32, devices.len() as i32, &layout, self.version, fsid);
+                format_volume(
+                    d,
+                    i as i32,
+                    devices.len() as i32,
+                    &layout,
+                    self.version,
+                    fsid,
+                );
             }
         }
         // SAFETY: a fresh mount structure; mount_volumes only touches it
@@ -267,7 +275,14 @@ impl MountBuilder {
 }
 
 /// The bytes of a volume header as newfs_hammer would write it.
-fn format_volume(dev: &Device, vol_no: i32, vol_count: i32, l: &Layout, version: u32, fsid: [u8; 16]) {
+fn format_volume(
+    dev: &Device,
+    vol_no: i32,
+    vol_count: i32,
+    l: &Layout,
+    version: u32,
+    fsid: [u8; 16],
+) {
     let mut hdr = ffi::hammer_volume_ondisk {
         vol_signature: ffi::HAMMER_FSBUF_VOLUME,
         vol_bot_beg: l.bot_beg as i64,
@@ -348,7 +363,10 @@ pub fn crc_set_volume(v: &mut ffi::hammer_volume_ondisk) {
     // SAFETY: both ranges lie inside the header.
     v.vol_crc = unsafe {
         ffi::crc32(base as *const c_void, n1)
-            ^ ffi::crc32(base.add(n1 + size_of::<ffi::hammer_crc_t>()) as *const c_void, n2)
+            ^ ffi::crc32(
+                base.add(n1 + size_of::<ffi::hammer_crc_t>()) as *const c_void,
+                n2,
+            )
     };
 }
 
@@ -367,6 +385,17 @@ unsafe fn new_hmp(version: c_int) -> ffi::hammer_mount_t {
         let hmp = Box::into_raw(Box::<ffi::hammer_mount>::new_zeroed().assume_init());
         InoTree::init(addr_of_mut!((*hmp).rb_inos_root));
         VolTree::init(addr_of_mut!((*hmp).rb_vols_root));
+        BufTree::init(addr_of_mut!((*hmp).rb_bufs_root));
+        NodTree::init(addr_of_mut!((*hmp).rb_nods_root));
+        for root in [
+            addr_of_mut!((*hmp).volu_root),
+            addr_of_mut!((*hmp).undo_root),
+            addr_of_mut!((*hmp).data_root),
+            addr_of_mut!((*hmp).meta_root),
+            addr_of_mut!((*hmp).lose_root),
+        ] {
+            ModTree::init(root);
+        }
         tailq_init!(addr_of_mut!((*hmp).iorun_list));
         tailq_init!(addr_of_mut!((*hmp).delay_list));
         tailq_init!(addr_of_mut!((*hmp).flush_group_list));
@@ -378,6 +407,15 @@ unsafe fn new_hmp(version: c_int) -> ffi::hammer_mount_t {
         hammer_clear_undo_history(hmp);
         super::kcall::lwkt_token_init(addr_of_mut!((*hmp).fs_token), c"hammerfs".as_ptr());
         super::kcall::lwkt_token_init(addr_of_mut!((*hmp).io_token), c"hammerio".as_ptr());
+        // Stable names for the kernel trace (tokens are traced by identity).
+        trace::name_object(
+            addr_of_mut!((*hmp).fs_token) as *const c_void,
+            "hmp.fs_token",
+        );
+        trace::name_object(
+            addr_of_mut!((*hmp).io_token) as *const c_void,
+            "hmp.io_token",
+        );
         for l in [
             addr_of_mut!((*hmp).sync_lock),
             addr_of_mut!((*hmp).free_lock),
@@ -432,7 +470,13 @@ impl BufRef {
     /// A copy of the buffer's data.
     pub fn read(&self) -> Vec<u8> {
         // SAFETY: a referenced buffer's `ondisk` maps its `io.bytes` bytes.
-        unsafe { core::slice::from_raw_parts((*self.ptr).ondisk as *const u8, (*self.ptr).io.bytes as usize).to_vec() }
+        unsafe {
+            core::slice::from_raw_parts(
+                (*self.ptr).ondisk as *const u8,
+                (*self.ptr).io.bytes as usize,
+            )
+            .to_vec()
+        }
     }
 
     /// The zone-X offset.
@@ -464,7 +508,13 @@ impl VolRef {
     /// A copy of the header buffer.
     pub fn read(&self) -> Vec<u8> {
         // SAFETY: a referenced volume has its header loaded.
-        unsafe { core::slice::from_raw_parts((*self.ptr).ondisk as *const u8, ffi::HAMMER_BUFSIZE as usize).to_vec() }
+        unsafe {
+            core::slice::from_raw_parts(
+                (*self.ptr).ondisk as *const u8,
+                ffi::HAMMER_BUFSIZE as usize,
+            )
+            .to_vec()
+        }
     }
 }
 
@@ -522,7 +572,11 @@ impl Mount {
                 let volume = Box::into_raw(Box::<ffi::hammer_volume>::new_zeroed().assume_init());
                 (*volume).vol_name = name.as_ptr() as *mut c_char;
                 (*volume).io.hmp = hmp;
-                (self.imp.init)(addr_of_mut!((*volume).io), volume, ffi::HAMMER_STRUCTURE_VOLUME);
+                (self.imp.init)(
+                    addr_of_mut!((*volume).io),
+                    volume,
+                    ffi::HAMMER_STRUCTURE_VOLUME,
+                );
                 (*volume).io.offset = 0;
                 (*volume).io.bytes = ffi::HAMMER_BUFSIZE;
                 (*volume).devvp = dev.vnode();
@@ -531,13 +585,19 @@ impl Mount {
                 let error = super::kcall::bread((*volume).devvp, 0, ffi::HAMMER_BUFSIZE, &mut bp);
                 assert_eq!(error, 0, "reading the header of volume {i}");
                 let ondisk = (*bp).b_data as *const ffi::hammer_volume_ondisk;
-                assert_eq!((*ondisk).vol_signature, ffi::HAMMER_FSBUF_VOLUME, "volume {i} has an invalid header");
+                assert_eq!(
+                    (*ondisk).vol_signature,
+                    ffi::HAMMER_FSBUF_VOLUME,
+                    "volume {i} has an invalid header"
+                );
                 (*volume).vol_no = (*ondisk).vol_no;
                 (*volume).buffer_base = (*ondisk).vol_buf_beg;
                 (*volume).vol_flags = (*ondisk).vol_flags as c_int;
                 (*volume).nblocks = (*ondisk).vol_nblocks;
-                (*volume).maxbuf_off =
-                    off::encode_raw_buffer((*volume).vol_no, ((*ondisk).vol_buf_end - (*ondisk).vol_buf_beg) as u64);
+                (*volume).maxbuf_off = off::encode_raw_buffer(
+                    (*volume).vol_no,
+                    ((*ondisk).vol_buf_end - (*ondisk).vol_buf_beg) as u64,
+                );
                 (*volume).maxraw_off = (*ondisk).vol_buf_end as u64;
                 if VolTree::is_empty(addr_of_mut!((*hmp).rb_vols_root)) {
                     (*hmp).fsid = (*ondisk).vol_fsid;
@@ -597,7 +657,10 @@ impl Mount {
                 hammer_lock_sh(addr_of_mut!((*hmp).sync_lock));
             }
         }
-        Transaction { trans: t, locked: lock_sh }
+        Transaction {
+            trans: t,
+            locked: lock_sh,
+        }
     }
 
     /// Ends a transaction.
@@ -616,12 +679,18 @@ impl Mount {
     /// The zone-X offset of the `index`-th 16K buffer of `zone`'s
     /// big-block on volume `vol_no` (UNDO: of the FIFO).
     pub fn offset(&self, zone: Zone, vol_no: i32, index: u64) -> u64 {
-        assert!(index < LARGEBLOCK_SIZE64 / BUFSIZE, "buffer index beyond the big-block");
+        assert!(
+            index < LARGEBLOCK_SIZE64 / BUFSIZE,
+            "buffer index beyond the big-block"
+        );
         if zone == Zone::Undo {
             return off::zone_encode(ffi::HAMMER_ZONE_UNDO_INDEX, index * BUFSIZE);
         }
         let bb = self.layout.bigblock_of(zone, vol_no);
-        off::zone_encode(zone.index(), off::vol_encode(vol_no) | (bb * LARGEBLOCK_SIZE64 + index * BUFSIZE))
+        off::zone_encode(
+            zone.index(),
+            off::vol_encode(vol_no) | (bb * LARGEBLOCK_SIZE64 + index * BUFSIZE),
+        )
     }
 
     /// The device offset (within volume `vol_no`'s device) of a zone-2
@@ -706,7 +775,10 @@ impl Mount {
         // only reference is what the unload path takes.
         unsafe {
             let lk = addr_of_mut!((*b.ptr).io.lock);
-            kassert(lock::oneref(lk), "rel_buffer_flush needs the only reference");
+            kassert(
+                lock::oneref(lk),
+                "rel_buffer_flush needs the only reference",
+            );
             lock::get_interlock(lk);
             hammer_rel_buffer(b.ptr, 1);
         }
@@ -715,7 +787,14 @@ impl Mount {
     /// Modifies `data.len()` bytes at `at` in a referenced buffer, with
     /// (`undo`) or without an UNDO record, through the I/O layer's
     /// `hammer_modify_buffer` / `_done`.
-    pub fn modify(&self, trans: Option<&mut Transaction>, b: &BufRef, at: usize, data: &[u8], undo: bool) {
+    pub fn modify(
+        &self,
+        trans: Option<&mut Transaction>,
+        b: &BufRef,
+        at: usize,
+        data: &[u8],
+        undo: bool,
+    ) {
         let t = trans.map_or(null_mut(), |t| t.as_ptr());
         // SAFETY: the handle keeps the buffer referenced, so its data stays
         // mapped; the range is checked against its size.
@@ -734,7 +813,14 @@ impl Mount {
 
     /// Modifies bytes of a volume header (offset `at` inside it), with or
     /// without UNDO, through `hammer_modify_volume` / `_done`.
-    pub fn modify_volume(&self, trans: Option<&mut Transaction>, v: &VolRef, at: usize, data: &[u8], undo: bool) {
+    pub fn modify_volume(
+        &self,
+        trans: Option<&mut Transaction>,
+        v: &VolRef,
+        at: usize,
+        data: &[u8],
+        undo: bool,
+    ) {
         let t = trans.map_or(null_mut(), |t| t.as_ptr());
         // SAFETY: the handle keeps the volume referenced (header loaded);
         // the range is checked against the header buffer.
@@ -832,7 +918,10 @@ impl Mount {
                     0
                 },
             );
-            kassert(VolTree::is_empty(addr_of_mut!((*hmp).rb_vols_root)), "all volumes unloaded");
+            kassert(
+                VolTree::is_empty(addr_of_mut!((*hmp).rb_vols_root)),
+                "all volumes unloaded",
+            );
             forget_critical_log(hmp);
             drop(Box::from_raw(hmp));
         }
@@ -864,7 +953,10 @@ unsafe fn unload_volume(volume: ffi::hammer_volume_t) {
         lock::ref_interlock_true(addr_of_mut!((*volume).io.lock));
         hammer_rel_volume(volume, 1);
         kassert((*volume).io.bp.is_null(), "volume->io.bp == NULL");
-        kassert(lock::norefs(addr_of_mut!((*volume).io.lock)), "hammer_norefs(&volume->io.lock)");
+        kassert(
+            lock::norefs(addr_of_mut!((*volume).io.lock)),
+            "hammer_norefs(&volume->io.lock)",
+        );
         (*volume).ondisk = null_mut();
         super::kcall::vinvalbuf_save((*volume).devvp);
         VolTree::remove(addr_of_mut!((*hmp).rb_vols_root), volume);
@@ -896,7 +988,8 @@ pub struct CriticalError {
     pub msg: String,
 }
 
-static CRITICAL_LOG: std::sync::Mutex<Vec<(usize, CriticalError)>> = std::sync::Mutex::new(Vec::new());
+static CRITICAL_LOG: std::sync::Mutex<Vec<(usize, CriticalError)>> =
+    std::sync::Mutex::new(Vec::new());
 
 fn critical_log_for(hmp: ffi::hammer_mount_t) -> Vec<CriticalError> {
     CRITICAL_LOG
@@ -939,9 +1032,13 @@ pub unsafe extern "C-unwind" fn hammer_critical_error(
         let text = if msg.is_null() {
             String::new()
         } else {
-            core::ffi::CStr::from_ptr(msg).to_string_lossy().into_owned()
+            core::ffi::CStr::from_ptr(msg)
+                .to_string_lossy()
+                .into_owned()
         };
-        kprint(&format!("HAMMER(hosted): Critical error inode={obj_id} error={error} {text}"));
+        kprint(&format!(
+            "HAMMER(hosted): Critical error inode={obj_id} error={error} {text}"
+        ));
         if (*hmp).ronly == 0 {
             (*hmp).ronly = 2;
             kprint("HAMMER(hosted): Forcing read-only mode");
@@ -950,7 +1047,14 @@ pub unsafe extern "C-unwind" fn hammer_critical_error(
         CRITICAL_LOG
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((hmp as usize, CriticalError { obj_id, error, msg: text }));
+            .push((
+                hmp as usize,
+                CriticalError {
+                    obj_id,
+                    error,
+                    msg: text,
+                },
+            ));
     }
 }
 

@@ -38,7 +38,8 @@ use crate::sys::ffi;
 // ---------------------------------------------------------------------
 
 /// `HAMMER_BTREE_CRCSIZE`: bytes after the node's leading CRC.
-pub const BTREE_CRCSIZE: usize = size_of::<ffi::hammer_node_ondisk>() - size_of::<ffi::hammer_crc_t>();
+pub const BTREE_CRCSIZE: usize =
+    size_of::<ffi::hammer_node_ondisk>() - size_of::<ffi::hammer_crc_t>();
 
 /// The CRC a node's content should carry.
 ///
@@ -47,7 +48,12 @@ pub const BTREE_CRCSIZE: usize = size_of::<ffi::hammer_node_ondisk>() - size_of:
 /// `ondisk` points to a readable node.
 pub unsafe fn btree_crc(ondisk: *const ffi::hammer_node_ondisk) -> u32 {
     // SAFETY: the CRC covers the node after its first field, all readable.
-    unsafe { ffi::crc32((ondisk as *const u8).add(size_of::<ffi::hammer_crc_t>()) as *const c_void, BTREE_CRCSIZE) }
+    unsafe {
+        ffi::crc32(
+            (ondisk as *const u8).add(size_of::<ffi::hammer_crc_t>()) as *const c_void,
+            BTREE_CRCSIZE,
+        )
+    }
 }
 
 /// `hammer_crc_test_btree`.
@@ -136,7 +142,11 @@ pub unsafe fn hammer_ref_node(node: ffi::hammer_node_t) {
 /// # Safety
 ///
 /// `node` live, referenced and interlocked.
-unsafe fn load_node(trans: ffi::hammer_transaction_t, node: ffi::hammer_node_t, isnew: bool) -> c_int {
+unsafe fn load_node(
+    trans: ffi::hammer_transaction_t,
+    node: ffi::hammer_node_t,
+    isnew: bool,
+) -> c_int {
     // SAFETY: caller contract.
     unsafe {
         let mut error = 0;
@@ -150,7 +160,13 @@ unsafe fn load_node(trans: ffi::hammer_transaction_t, node: ffi::hammer_node_t, 
                 }
             } else {
                 let buf_offset = (*node).node_offset & !BUFMASK64;
-                buffer = hammer_get_buffer((*node).hmp, buf_offset, ffi::HAMMER_BUFSIZE, false, &mut error);
+                buffer = hammer_get_buffer(
+                    (*node).hmp,
+                    buf_offset,
+                    ffi::HAMMER_BUFSIZE,
+                    false,
+                    &mut error,
+                );
                 if !buffer.is_null() {
                     kassert(error == 0, "error == 0");
                     tailq_insert_tail!(addr_of_mut!((*buffer).clist), node, entry);
@@ -158,7 +174,8 @@ unsafe fn load_node(trans: ffi::hammer_transaction_t, node: ffi::hammer_node_t, 
                 }
             }
             if error == 0 {
-                (*node).ondisk = ((*buffer).ondisk as *mut u8).add(((*node).node_offset & BUFMASK64) as usize)
+                (*node).ondisk = ((*buffer).ondisk as *mut u8)
+                    .add(((*node).node_offset & BUFMASK64) as usize)
                     as *mut ffi::hammer_node_ondisk;
                 if !isnew && (*node).flags & ffi::HAMMER_NODE_CRCANY == 0 {
                     if hammer_crc_test_btree((*node).ondisk) {
@@ -170,7 +187,11 @@ unsafe fn load_node(trans: ffi::hammer_transaction_t, node: ffi::hammer_node_t, 
             }
         }
         if error == 0 && (*node).flags & ffi::HAMMER_NODE_CRCBAD != 0 {
-            error = if (*trans).flags & ffi::HAMMER_TRANSF_CRCDOM != 0 { ffi::EDOM } else { ffi::EIO };
+            error = if (*trans).flags & ffi::HAMMER_TRANSF_CRCDOM != 0 {
+                ffi::EDOM
+            } else {
+                ffi::EIO
+            };
         }
         if error != 0 {
             rel_node(node, true);
@@ -240,9 +261,15 @@ pub unsafe fn hammer_flush_node(node: ffi::hammer_node_t, locked: c_int) {
         let hmp = (*node).hmp;
         // Passive caches (hammer_node_cache) are not created by the hosted
         // model, so the cache list is always empty here.
-        kassert(tailq_first!(addr_of_mut!((*node).cache_list)).is_null(), "node cache list is empty");
+        kassert(
+            tailq_first!(addr_of_mut!((*node).cache_list)).is_null(),
+            "node cache list is empty",
+        );
         let dofree = if (*node).ondisk.is_null() && lock::norefs(addr_of_mut!((*node).lock)) {
-            kassert((*node).flags & ffi::HAMMER_NODE_NEEDSCRC == 0, "!(node->flags & NEEDSCRC)");
+            kassert(
+                (*node).flags & ffi::HAMMER_NODE_NEEDSCRC == 0,
+                "!(node->flags & NEEDSCRC)",
+            );
             NodTree::remove(addr_of_mut!((*hmp).rb_nods_root), node);
             let buffer = (*node).buffer;
             if !buffer.is_null() {
@@ -279,7 +306,10 @@ pub unsafe fn hammer_flush_buffer_nodes(buffer: ffi::hammer_buffer_t) {
                 break;
             }
             kassert((*node).ondisk.is_null(), "node->ondisk == NULL");
-            kassert((*node).flags & ffi::HAMMER_NODE_NEEDSCRC == 0, "!(node->flags & NEEDSCRC)");
+            kassert(
+                (*node).flags & ffi::HAMMER_NODE_NEEDSCRC == 0,
+                "!(node->flags & NEEDSCRC)",
+            );
             if lock::hammer_try_interlock_norefs(addr_of_mut!((*node).lock)) != 0 {
                 hammer_ref(addr_of_mut!((*node).lock));
                 (*node).flags |= ffi::HAMMER_NODE_FLUSH;
@@ -303,7 +333,10 @@ pub unsafe fn hammer_flush_buffer_nodes(buffer: ffi::hammer_buffer_t) {
 pub unsafe fn hammer_modify_node_all(trans: ffi::hammer_transaction_t, node: ffi::hammer_node_t) {
     // SAFETY: caller contract.
     unsafe {
-        kassert((*node).flags & ffi::HAMMER_NODE_CRCBAD == 0, "!(node->flags & CRCBAD)");
+        kassert(
+            (*node).flags & ffi::HAMMER_NODE_CRCBAD == 0,
+            "!(node->flags & CRCBAD)",
+        );
         (current().modify_buffer)(
             trans,
             (*node).buffer,
@@ -319,10 +352,16 @@ pub unsafe fn hammer_modify_node_all(trans: ffi::hammer_transaction_t, node: ffi
 /// # Safety
 ///
 /// As for [`hammer_modify_node_all`].
-pub unsafe fn hammer_modify_node_noundo(trans: ffi::hammer_transaction_t, node: ffi::hammer_node_t) {
+pub unsafe fn hammer_modify_node_noundo(
+    trans: ffi::hammer_transaction_t,
+    node: ffi::hammer_node_t,
+) {
     // SAFETY: caller contract.
     unsafe {
-        kassert((*node).flags & ffi::HAMMER_NODE_CRCBAD == 0, "!(node->flags & CRCBAD)");
+        kassert(
+            (*node).flags & ffi::HAMMER_NODE_CRCBAD == 0,
+            "!(node->flags & CRCBAD)",
+        );
         (current().modify_buffer)(trans, (*node).buffer, null_mut(), 0);
     }
 }
@@ -366,7 +405,14 @@ pub unsafe fn hammer_create_inode(
 ) -> ffi::hammer_inode_t {
     // SAFETY: caller contract; the inode is owned by the mount's tree.
     unsafe {
-        if !ino_lookup(addr_of_mut!((*hmp).rb_inos_root), localization, obj_id, asof).is_null() {
+        if !ino_lookup(
+            addr_of_mut!((*hmp).rb_inos_root),
+            localization,
+            obj_id,
+            asof,
+        )
+        .is_null()
+        {
             return null_mut();
         }
         let ip = Box::into_raw(Box::<ffi::hammer_inode>::new_zeroed().assume_init());
@@ -388,6 +434,9 @@ pub unsafe fn hammer_create_inode(
     }
 }
 
+/// Size of the VM object behind a hosted file vnode (its largest file).
+pub const FILE_VNODE_SIZE: u64 = 64 << 20;
+
 /// `hammer_get_vnode`: returns the inode's front-end vnode, locked and
 /// referenced, creating it on first use (the vnode then holds a reference
 /// on the inode, dropped by [`hammer_reclaim_vnode`]).
@@ -396,14 +445,20 @@ pub unsafe fn hammer_create_inode(
 ///
 /// `ip` is a live, referenced inode; `vpp` writable.
 #[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_get_vnode(ip: *mut ffi::hammer_inode, vpp: *mut *mut ffi::vnode) -> c_int {
+pub unsafe extern "C-unwind" fn hammer_get_vnode(
+    ip: *mut ffi::hammer_inode,
+    vpp: *mut *mut ffi::vnode,
+) -> c_int {
     // SAFETY: caller contract; the hosted kernel's vnodes stay valid
     // until reclaimed.
     unsafe {
         loop {
             let vp = (*ip).vp;
             if vp.is_null() {
-                let nvp = crate::hosted::kern::vnode_new(&format!("hammer-ino-{}", (*ip).obj_id), i64::MAX as u64);
+                let nvp = crate::hosted::kern::vnode_new(
+                    &format!("hammer-ino-{}", (*ip).obj_id),
+                    FILE_VNODE_SIZE,
+                );
                 hammer_lock_ex(addr_of_mut!((*ip).lock));
                 if !(*ip).vp.is_null() {
                     hammer_unlock(addr_of_mut!((*ip).lock));
@@ -481,7 +536,8 @@ pub mod inode_flags {
     /// `HAMMER_INODE_SDIRTY`
     pub const SDIRTY: c_int = 0x0100_0000;
     /// `HAMMER_INODE_MODMASK`: something must still reach the media.
-    pub const MODMASK: c_int = DDIRTY | SDIRTY | XDIRTY | BUFS | ATIME | MTIME | TRUNCATED | DELETING;
+    pub const MODMASK: c_int =
+        DDIRTY | SDIRTY | XDIRTY | BUFS | ATIME | MTIME | TRUNCATED | DELETING;
 }
 use inode_flags::MODMASK as INODE_MODMASK;
 
@@ -531,7 +587,10 @@ unsafe fn unload_inode(ip: ffi::hammer_inode_t) {
     unsafe {
         let hmp = (*ip).hmp;
         kassert(lock::oneref(addr_of_mut!((*ip).lock)), "one reference");
-        kassert(RecTree::is_empty(addr_of_mut!((*ip).rec_tree)), "RB_EMPTY(&ip->rec_tree)");
+        kassert(
+            RecTree::is_empty(addr_of_mut!((*ip).rec_tree)),
+            "RB_EMPTY(&ip->rec_tree)",
+        );
         hammer_rel(addr_of_mut!((*ip).lock));
         InoTree::remove(addr_of_mut!((*hmp).rb_inos_root), ip);
         (*hmp).count_inodes -= 1;
@@ -601,7 +660,10 @@ pub unsafe fn destroy_all_inodes(hmp: ffi::hammer_mount_t) {
                 0
             },
         );
-        kassert(InoTree::is_empty(addr_of_mut!((*hmp).rb_inos_root)), "RB_EMPTY(&hmp->rb_inos_root)");
+        kassert(
+            InoTree::is_empty(addr_of_mut!((*hmp).rb_inos_root)),
+            "RB_EMPTY(&hmp->rb_inos_root)",
+        );
     }
 }
 
@@ -613,7 +675,12 @@ pub unsafe fn destroy_all_inodes(hmp: ffi::hammer_mount_t) {
 /// `ip` and `info` are live.
 unsafe fn info_cmp_all_history(ip: ffi::hammer_inode_t, info: ffi::hammer_inode_info_t) -> c_int {
     // SAFETY: caller contract.
-    let (a, b) = unsafe { (((*ip).obj_localization, (*ip).obj_id), ((*info).obj_localization, (*info).obj_id)) };
+    let (a, b) = unsafe {
+        (
+            ((*ip).obj_localization, (*ip).obj_id),
+            ((*info).obj_localization, (*info).obj_id),
+        )
+    };
     match a.cmp(&b) {
         core::cmp::Ordering::Less => -1,
         core::cmp::Ordering::Equal => 0,
@@ -633,7 +700,9 @@ unsafe fn info_cmp_all_history(ip: ffi::hammer_inode_t, info: ffi::hammer_inode_
 pub unsafe extern "C-unwind" fn hammer_scan_inode_snapshots(
     hmp: ffi::hammer_mount_t,
     iinfo: ffi::hammer_inode_info_t,
-    callback: Option<unsafe extern "C-unwind" fn(ip: ffi::hammer_inode_t, data: *mut c_void) -> c_int>,
+    callback: Option<
+        unsafe extern "C-unwind" fn(ip: ffi::hammer_inode_t, data: *mut c_void) -> c_int,
+    >,
     _data: *mut c_void,
 ) {
     let callback = callback.expect("hammer_scan_inode_snapshots: no callback");
@@ -653,7 +722,8 @@ pub unsafe extern "C-unwind" fn hammer_scan_inode_snapshots(
 // ---------------------------------------------------------------------
 
 /// Flags of a record that no longer takes part in lookups.
-const REC_GONE: c_int = ffi::HAMMER_RECF_DELETED_FE | ffi::HAMMER_RECF_DELETED_BE | ffi::HAMMER_RECF_COMMITTED;
+const REC_GONE: c_int =
+    ffi::HAMMER_RECF_DELETED_FE | ffi::HAMMER_RECF_DELETED_BE | ffi::HAMMER_RECF_COMMITTED;
 
 /// `hammer_alloc_mem_record`: a new record of `ip` with one reference.
 /// In-memory record data is not modelled (`data_len` must be 0: bulk
@@ -662,7 +732,10 @@ const REC_GONE: c_int = ffi::HAMMER_RECF_DELETED_FE | ffi::HAMMER_RECF_DELETED_B
 /// # Safety
 ///
 /// `ip` is a live, referenced inode.
-pub unsafe fn hammer_alloc_mem_record(ip: ffi::hammer_inode_t, data_len: c_int) -> ffi::hammer_record_t {
+pub unsafe fn hammer_alloc_mem_record(
+    ip: ffi::hammer_inode_t,
+    data_len: c_int,
+) -> ffi::hammer_record_t {
     kassert(data_len == 0, "hosted records carry no in-memory data");
     HAMMER_COUNT_RECORDS.fetch_add(1, Ordering::SeqCst);
     // SAFETY: a fresh allocation; `ip` is live (caller contract).
@@ -697,7 +770,11 @@ pub unsafe fn hammer_ip_add_bulk(
     // SAFETY: caller contract.
     unsafe {
         let record = hammer_alloc_mem_record(ip, 0);
-        let crc = if bytes == 0 || data.is_null() { 0 } else { ffi::crc32(data, bytes as usize) };
+        let crc = if bytes == 0 || data.is_null() {
+            0
+        } else {
+            ffi::crc32(data, bytes as usize)
+        };
         (*record).type_ = ffi::HAMMER_MEM_RECORD_DATA;
         (*record).leaf.base.rec_type = ffi::HAMMER_RECTYPE_DATA;
         (*record).leaf.base.obj_type = (*ip).ino_leaf.base.obj_type;
@@ -728,7 +805,11 @@ unsafe fn hammer_ip_get_bulk(record: ffi::hammer_record_t) -> ffi::hammer_record
             |rec| {
                 let r = &(*rec).leaf;
                 if r.base.rec_type != leaf.base.rec_type {
-                    return if r.base.rec_type < leaf.base.rec_type { -3 } else { 3 };
+                    return if r.base.rec_type < leaf.base.rec_type {
+                        -3
+                    } else {
+                        3
+                    };
                 }
                 if leaf.base.rec_type == ffi::HAMMER_RECTYPE_DATA {
                     if r.base.key - r.data_len as i64 >= leaf.base.key {
@@ -791,7 +872,10 @@ pub unsafe fn hammer_mem_add(record: ffi::hammer_record_t) -> c_int {
 ///
 /// `record` is live and referenced, with a live inode.
 #[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_ip_replace_bulk(_hmp: ffi::hammer_mount_t, record: ffi::hammer_record_t) {
+pub unsafe extern "C-unwind" fn hammer_ip_replace_bulk(
+    _hmp: ffi::hammer_mount_t,
+    record: ffi::hammer_record_t,
+) {
     // SAFETY: caller contract.
     unsafe {
         let mut conflict;
@@ -837,8 +921,14 @@ pub unsafe extern "C-unwind" fn hammer_rel_mem_record(record: ffi::hammer_record
         if (*record).flags & REC_GONE == 0 {
             return;
         }
-        kassert(lock::isactive(addr_of_mut!((*ip).lock)) > 0, "hammer_isactive(&ip->lock) > 0");
-        kassert((*record).flush_state != ffi::HAMMER_FST_FLUSH, "record not being flushed");
+        kassert(
+            lock::isactive(addr_of_mut!((*ip).lock)) > 0,
+            "hammer_isactive(&ip->lock) > 0",
+        );
+        kassert(
+            (*record).flush_state != ffi::HAMMER_FST_FLUSH,
+            "record not being flushed",
+        );
 
         let target_ip = (*record).target_ip;
         if !target_ip.is_null() {
@@ -890,7 +980,10 @@ fn exports_match_bound_prototypes() {
     same1(ffi::hammer_rel_node, hammer_rel_node);
     same2(ffi::hammer_get_vnode, hammer_get_vnode);
     same2(ffi::hammer_rel_inode, hammer_rel_inode);
-    same4(ffi::hammer_scan_inode_snapshots, hammer_scan_inode_snapshots);
+    same4(
+        ffi::hammer_scan_inode_snapshots,
+        hammer_scan_inode_snapshots,
+    );
     same2(ffi::hammer_ip_replace_bulk, hammer_ip_replace_bulk);
     same1(ffi::hammer_rel_mem_record, hammer_rel_mem_record);
 }

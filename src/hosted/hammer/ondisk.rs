@@ -103,7 +103,10 @@ pub unsafe fn hammer_ref_volume(volume: ffi::hammer_volume_t) -> c_int {
 /// # Safety
 ///
 /// `hmp` is a live mount with a root volume; `errorp` writable.
-pub unsafe fn hammer_get_root_volume(hmp: ffi::hammer_mount_t, errorp: *mut c_int) -> ffi::hammer_volume_t {
+pub unsafe fn hammer_get_root_volume(
+    hmp: ffi::hammer_mount_t,
+    errorp: *mut c_int,
+) -> ffi::hammer_volume_t {
     // SAFETY: caller contract.
     unsafe {
         let volume = (*hmp).rootvol;
@@ -138,7 +141,11 @@ unsafe fn load_volume(volume: ffi::hammer_volume_t) -> c_int {
             return 0;
         }
         let imp = current();
-        let error = (imp.read)((*volume).devvp, addr_of_mut!((*volume).io), ffi::HAMMER_BUFSIZE);
+        let error = (imp.read)(
+            (*volume).devvp,
+            addr_of_mut!((*volume).io),
+            ffi::HAMMER_BUFSIZE,
+        );
         if error == 0 {
             (*volume).ondisk = (*(*volume).io.bp).b_data as *mut ffi::hammer_volume_ondisk;
             lock::ref_interlock_done(addr_of_mut!((*volume).io.lock));
@@ -281,7 +288,10 @@ pub unsafe fn hammer_get_buffer(
             } else if zone == ffi::HAMMER_ZONE_UNDO_INDEX {
                 hammer_undo_lookup(hmp, buf_offset, errorp)
             } else {
-                kassert(zone == ffi::HAMMER_ZONE_RAW_BUFFER_INDEX, "zone == HAMMER_ZONE_RAW_BUFFER_INDEX");
+                kassert(
+                    zone == ffi::HAMMER_ZONE_RAW_BUFFER_INDEX,
+                    "zone == HAMMER_ZONE_RAW_BUFFER_INDEX",
+                );
                 *errorp = 0;
                 buf_offset
             };
@@ -296,14 +306,18 @@ pub unsafe fn hammer_get_buffer(
             if volume.is_null() {
                 return null_mut();
             }
-            kassert(zone2_offset < (*volume).maxbuf_off, "zone2_offset < volume->maxbuf_off");
+            kassert(
+                zone2_offset < (*volume).maxbuf_off,
+                "zone2_offset < volume->maxbuf_off",
+            );
 
             HAMMER_COUNT_BUFFERS.fetch_add(1, Ordering::SeqCst);
             let buffer = Box::into_raw(Box::<ffi::hammer_buffer>::new_zeroed().assume_init());
             (*buffer).zone2_offset = zone2_offset;
             (*buffer).zoneX_offset = buf_offset;
             (current().init)(addr_of_mut!((*buffer).io), volume, iotype);
-            (*buffer).io.offset = (*(*volume).ondisk).vol_buf_beg + (zone2_offset & ffi::HAMMER_OFF_SHORT_MASK) as i64;
+            (*buffer).io.offset = (*(*volume).ondisk).vol_buf_beg
+                + (zone2_offset & ffi::HAMMER_OFF_SHORT_MASK) as i64;
             (*buffer).io.bytes = bytes;
             tailq_init!(addr_of_mut!((*buffer).clist));
             lock::ref_interlock_true(addr_of_mut!((*buffer).io.lock));
@@ -331,7 +345,11 @@ pub unsafe fn hammer_get_buffer(
 /// # Safety
 ///
 /// As for `hammer_get_buffer`; `buffer` is referenced and interlocked.
-unsafe fn finish_get_buffer(buffer: ffi::hammer_buffer_t, isnew: bool, errorp: *mut c_int) -> ffi::hammer_buffer_t {
+unsafe fn finish_get_buffer(
+    buffer: ffi::hammer_buffer_t,
+    isnew: bool,
+    errorp: *mut c_int,
+) -> ffi::hammer_buffer_t {
     // SAFETY: caller contract.
     unsafe {
         if (*buffer).ondisk.is_null() {
@@ -375,7 +393,9 @@ unsafe fn load_buffer(buffer: ffi::hammer_buffer_t, isnew: bool) -> c_int {
         if (*buffer).ondisk.is_null() {
             error = if isnew {
                 (imp.new)((*volume).devvp, io)
-            } else if (*buffer).zoneX_offset & ffi::HAMMER_OFF_ZONE_MASK == ffi::HAMMER_ZONE_LARGE_DATA {
+            } else if (*buffer).zoneX_offset & ffi::HAMMER_OFF_ZONE_MASK
+                == ffi::HAMMER_ZONE_LARGE_DATA
+            {
                 (imp.read)((*volume).devvp, io, (*buffer).io.bytes)
             } else {
                 let end = ((*buffer).zone2_offset + LARGEBLOCK_MASK64) & !LARGEBLOCK_MASK64;
@@ -476,7 +496,10 @@ pub unsafe extern "C-unwind" fn hammer_rel_buffer(buffer: ffi::hammer_buffer_t, 
             hammer_rel_volume(volume, 0);
             (imp.clear_modlist)(addr_of_mut!((*buffer).io));
             hammer_flush_buffer_nodes(buffer);
-            kassert(tailq_empty!(addr_of_mut!((*buffer).clist)), "TAILQ_EMPTY(&buffer->clist)");
+            kassert(
+                tailq_empty!(addr_of_mut!((*buffer).clist)),
+                "TAILQ_EMPTY(&buffer->clist)",
+            );
             freeme = true;
         }
         lock::rel_interlock_done(lk, locked);
@@ -510,7 +533,9 @@ unsafe fn get_data(
     // SAFETY: caller contract.
     unsafe {
         let mut buffer = *bufferp;
-        if buffer.is_null() || ((*buffer).zone2_offset != buf_offset && (*buffer).zoneX_offset != buf_offset) {
+        if buffer.is_null()
+            || ((*buffer).zone2_offset != buf_offset && (*buffer).zoneX_offset != buf_offset)
+        {
             if !buffer.is_null() {
                 hammer_rel_buffer(buffer, 0);
             }
@@ -541,7 +566,10 @@ pub unsafe extern "C-unwind" fn hammer_bread(
     errorp: *mut c_int,
     bufferp: *mut *mut ffi::hammer_buffer,
 ) -> *mut c_void {
-    kassert(buf_offset & ffi::HAMMER_OFF_ZONE_MASK != 0, "buf_offset has a zone");
+    kassert(
+        buf_offset & ffi::HAMMER_OFF_ZONE_MASK != 0,
+        "buf_offset has a zone",
+    );
     // SAFETY: forwarded contract.
     unsafe { get_data(hmp, buf_offset, ffi::HAMMER_BUFSIZE, false, errorp, bufferp) }
 }
@@ -560,7 +588,10 @@ pub unsafe fn hammer_bread_ext(
     bufferp: *mut ffi::hammer_buffer_t,
 ) -> *mut c_void {
     let bytes = (bytes + ffi::HAMMER_BUFMASK) & !ffi::HAMMER_BUFMASK;
-    kassert(buf_offset & ffi::HAMMER_OFF_ZONE_MASK != 0, "buf_offset has a zone");
+    kassert(
+        buf_offset & ffi::HAMMER_OFF_ZONE_MASK != 0,
+        "buf_offset has a zone",
+    );
     // SAFETY: forwarded contract.
     unsafe { get_data(hmp, buf_offset, bytes, false, errorp, bufferp) }
 }
@@ -607,7 +638,11 @@ pub unsafe fn hammer_bnew_ext(
 ///
 /// `hmp` is a live mount.
 #[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_sync_buffers(hmp: ffi::hammer_mount_t, base_offset: ffi::hammer_off_t, bytes: c_int) {
+pub unsafe extern "C-unwind" fn hammer_sync_buffers(
+    hmp: ffi::hammer_mount_t,
+    base_offset: ffi::hammer_off_t,
+    bytes: c_int,
+) {
     kassert(
         base_offset & ffi::HAMMER_OFF_ZONE_MASK == ffi::HAMMER_ZONE_LARGE_DATA,
         "base_offset is in the large-data zone",
@@ -673,7 +708,10 @@ pub unsafe extern "C-unwind" fn hammer_del_buffers(
                     hammer_rel_buffer(buffer, 0);
                 }
                 if error == 0 {
-                    kassert((*buffer).zone2_offset == zone2_offset, "buffer->zone2_offset == zone2_offset");
+                    kassert(
+                        (*buffer).zone2_offset == zone2_offset,
+                        "buffer->zone2_offset == zone2_offset",
+                    );
                     (imp.clear_modify)(addr_of_mut!((*buffer).io), 1);
                     (*buffer).io.set_reclaim(1);
                     (*buffer).io.set_waitdep(1);

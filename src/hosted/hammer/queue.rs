@@ -63,4 +63,6 @@ macro_rules! tailq_remove {
     }};
 }
 
-pub(crate) use {tailq_empty, tailq_first, tailq_init, tailq_insert_tail, tailq_next, tailq_remove};
+pub(crate) use {
+    tailq_empty, tailq_first, tailq_init, tailq_insert_tail, tailq_next, tailq_remove,
+};

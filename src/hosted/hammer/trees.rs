@@ -135,7 +135,9 @@ unsafe fn redo_cmp(a: *mut ffi::hammer_inode, b: *mut ffi::hammer_inode) -> c_in
 
 /// Records that are deleted (front- or backend) or committed sort after
 /// live ones with the same key and never compare equal.
-const REC_GONE: c_int = (ffi::HAMMER_RECF_DELETED_FE | ffi::HAMMER_RECF_DELETED_BE | ffi::HAMMER_RECF_COMMITTED) as c_int;
+const REC_GONE: c_int = (ffi::HAMMER_RECF_DELETED_FE
+    | ffi::HAMMER_RECF_DELETED_BE
+    | ffi::HAMMER_RECF_COMMITTED) as c_int;
 
 /// `hammer_rec_rb_compare`: by record type, then key; among equal keys a
 /// deleted or committed record sorts after the others.
@@ -234,7 +236,10 @@ pub unsafe fn und_lookup(head: *mut ffi::hammer_und_rb_tree, off: u64) -> *mut f
 /// # Safety
 ///
 /// Tree contract of [`RbTree`].
-pub unsafe fn vol_lookup(head: *mut ffi::hammer_vol_rb_tree, vol_no: i32) -> *mut ffi::hammer_volume {
+pub unsafe fn vol_lookup(
+    head: *mut ffi::hammer_vol_rb_tree,
+    vol_no: i32,
+) -> *mut ffi::hammer_volume {
     // SAFETY: forwarded contract; the closure only reads tree nodes.
     unsafe { VolTree::lookup(head, |n| ord(vol_no.cmp(&(*n).vol_no))) }
 }
@@ -369,7 +374,9 @@ pub unsafe extern "C-unwind" fn hammer_vol_rb_tree_RB_SCAN(
 ///
 /// As [`RbTree::next`].
 #[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_vol_rb_tree_RB_NEXT(elm: *mut ffi::hammer_volume) -> *mut ffi::hammer_volume {
+pub unsafe extern "C-unwind" fn hammer_vol_rb_tree_RB_NEXT(
+    elm: *mut ffi::hammer_volume,
+) -> *mut ffi::hammer_volume {
     // SAFETY: forwarded contract.
     unsafe { VolTree::next(elm) }
 }
@@ -380,7 +387,9 @@ pub unsafe extern "C-unwind" fn hammer_vol_rb_tree_RB_NEXT(elm: *mut ffi::hammer
 ///
 /// As [`RbTree::prev`].
 #[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_vol_rb_tree_RB_PREV(elm: *mut ffi::hammer_volume) -> *mut ffi::hammer_volume {
+pub unsafe extern "C-unwind" fn hammer_vol_rb_tree_RB_PREV(
+    elm: *mut ffi::hammer_volume,
+) -> *mut ffi::hammer_volume {
     // SAFETY: forwarded contract.
     unsafe { VolTree::prev(elm) }
 }
@@ -419,5 +428,8 @@ pub unsafe extern "C-unwind" fn hammer_vol_rb_tree_RB_LOOKUP(
 fn exports_match_bound_prototypes() {
     use super::sig::*;
     same1(ffi::hammer_vol_rb_tree_RB_NEXT, hammer_vol_rb_tree_RB_NEXT);
-    same2(ffi::hammer_vol_rb_tree_RB_MINMAX, hammer_vol_rb_tree_RB_MINMAX);
+    same2(
+        ffi::hammer_vol_rb_tree_RB_MINMAX,
+        hammer_vol_rb_tree_RB_MINMAX,
+    );
 }

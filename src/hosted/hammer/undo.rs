@@ -177,11 +177,13 @@ pub unsafe fn hammer_undo_used(trans: ffi::hammer_transaction_t) -> i64 {
     unsafe {
         let hmp = (*trans).hmp;
         let cundomap = &(*hmp).blockmap[ffi::HAMMER_ZONE_UNDO_INDEX as usize];
-        let dundomap = &(*(*(*trans).rootvol).ondisk).vol0_blockmap[ffi::HAMMER_ZONE_UNDO_INDEX as usize];
+        let dundomap =
+            &(*(*(*trans).rootvol).ondisk).vol0_blockmap[ffi::HAMMER_ZONE_UNDO_INDEX as usize];
         let bytes = if dundomap.first_offset <= cundomap.next_offset {
             cundomap.next_offset - dundomap.first_offset
         } else {
-            cundomap.alloc_offset - dundomap.first_offset + (cundomap.next_offset & ffi::HAMMER_OFF_LONG_MASK)
+            cundomap.alloc_offset - dundomap.first_offset
+                + (cundomap.next_offset & ffi::HAMMER_OFF_LONG_MASK)
         } as i64;
         let max_bytes = (cundomap.alloc_offset & ffi::HAMMER_OFF_SHORT_MASK) as i64;
         kassert(bytes <= max_bytes, "bytes <= max_bytes");
@@ -209,7 +211,10 @@ pub unsafe fn hammer_undo_space(trans: ffi::hammer_transaction_t) -> i64 {
 /// `hmp` is a live mount.
 pub unsafe fn hammer_undo_max(hmp: ffi::hammer_mount_t) -> i64 {
     // SAFETY: caller contract.
-    unsafe { ((*hmp).blockmap[ffi::HAMMER_ZONE_UNDO_INDEX as usize].alloc_offset & ffi::HAMMER_OFF_SHORT_MASK) as i64 }
+    unsafe {
+        ((*hmp).blockmap[ffi::HAMMER_ZONE_UNDO_INDEX as usize].alloc_offset
+            & ffi::HAMMER_OFF_SHORT_MASK) as i64
+    }
 }
 
 /// `hammer_enter_undo_history`: remembers that `offset..offset+bytes` has
@@ -221,7 +226,11 @@ pub unsafe fn hammer_undo_max(hmp: ffi::hammer_mount_t) -> i64 {
 ///
 /// `hmp` is a live mount whose history was initialised
 /// ([`hammer_clear_undo_history`]).
-pub unsafe fn hammer_enter_undo_history(hmp: ffi::hammer_mount_t, offset: u64, bytes: c_int) -> c_int {
+pub unsafe fn hammer_enter_undo_history(
+    hmp: ffi::hammer_mount_t,
+    offset: u64,
+    bytes: c_int,
+) -> c_int {
     // SAFETY: caller contract; history entries live inside the mount.
     unsafe {
         let root = addr_of_mut!((*hmp).rb_undo_root);
@@ -360,8 +369,14 @@ pub unsafe extern "C-unwind" fn hammer_generate_undo(
 
             if n <= 0 {
                 // No room for a payload before the next 512-byte block.
-                kassert(bytes >= size_of::<FifoTail>() as i32, "bytes >= sizeof(tail)");
-                kassert(next_offset as i32 & UNDO_MASK != 0, "PAD not on a block boundary");
+                kassert(
+                    bytes >= size_of::<FifoTail>() as i32,
+                    "bytes >= sizeof(tail)",
+                );
+                kassert(
+                    next_offset as i32 & UNDO_MASK != 0,
+                    "PAD not on a block boundary",
+                );
                 write_pad(rec, bytes);
                 (*undomap).next_offset += bytes as u64;
                 (imp.modify_buffer_done)(buffer);

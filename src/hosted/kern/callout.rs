@@ -32,10 +32,8 @@ fn ops(bp: Bp) -> Option<ffi::bio_ops> {
     }
 }
 
-fn as_unwind(f: unsafe extern "C" fn(*mut ffi::buf)) -> BufFn {
-    // SAFETY: same signature and calling convention; only the unwinding
-    // contract differs, and callers of these pointers tolerate unwinding.
-    unsafe { transmute::<unsafe extern "C" fn(*mut ffi::buf), BufFn>(f) }
+fn as_unwind(f: BufFn) -> BufFn {
+    f
 }
 
 /// buf_deallocate(): ask the filesystem to let go of a passively
@@ -127,10 +125,8 @@ pub(crate) fn buf_countdeps(bp: Bp, n: i32) -> i32 {
 }
 
 /// Call a bio_done callback.
-pub(crate) fn call_biodone(f: unsafe extern "C" fn(*mut ffi::bio), bio: BioP) {
+pub(crate) fn call_biodone(f: BioFn, bio: BioP) {
     trace::bio_event("bio_done", trace::Kind::Callback, bio.0, &[f as usize as i64]);
-    // SAFETY: same signature apart from the unwinding contract.
-    let f: BioFn = unsafe { transmute(f) };
     // SAFETY: the callback was registered for this bio.
     unsafe { f(bio.0) };
 }
@@ -139,5 +135,5 @@ pub(crate) fn call_biodone(f: unsafe extern "C" fn(*mut ffi::bio), bio: BioP) {
 pub(crate) fn biodone_fn(f: unsafe extern "C-unwind" fn(*mut ffi::bio)) -> ffi::biodone_t {
     // SAFETY: same signature; our callbacks may unwind and every caller
     // calls them through `call_biodone`, which uses the unwinding type.
-    Some(unsafe { transmute::<BioFn, unsafe extern "C" fn(*mut ffi::bio)>(f) })
+    Some(f)
 }
