@@ -38,7 +38,7 @@ use crate::sys::ffi;
 /// Workload threads per scenario.
 const THREADS: usize = 3;
 /// Operations per workload thread.
-const OPS: usize = 120;
+const OPS: usize = 300;
 
 /// The mount shared by the threads.
 struct Shared {
@@ -147,13 +147,20 @@ impl Worker<'_> {
             let off = m.offset(z, 0, idx);
             let bnew = self.rng.chance(150);
             let nmod = self.rng.below(4);
-            let mods: Vec<(usize, usize, u8, bool)> = (0..nmod)
+            let mut mods: Vec<(usize, usize, u8, bool)> = (0..nmod)
                 .map(|_| {
                     let len = *self.rng.pick(&[8usize, 64, 512, 4096]);
                     let at = self.rng.below(((BUFSIZE - len) / 8) as u64) as usize * 8;
                     (at, len, self.rng.next() as u8, self.rng.chance(500))
                 })
                 .collect();
+            if bnew {
+                // hammer_bnew keeps whatever valid data the cache still
+                // has (vfs_bio_clrbuf only clears invalid pages), which
+                // depends on timing here; HAMMER initialises a new buffer
+                // completely, and so does this workload.
+                mods.insert(0, (0, BUFSIZE, self.rng.next() as u8, false));
+            }
             let flush = self.rng.chance(200);
             let key = (zkey(z), idx);
             let res = self.with_fs_token(|| {
@@ -179,9 +186,6 @@ impl Worker<'_> {
                 Err(e) => self.errors.push(e),
                 Ok(()) => {
                     let sh = self.shadow.entry(key).or_insert_with(|| vec![0u8; BUFSIZE]);
-                    if bnew {
-                        sh.iter_mut().for_each(|x| *x = 0);
-                    }
                     for (at, len, byte, _) in mods {
                         sh[at..at + len].copy_from_slice(&data_pattern(byte, len));
                     }
@@ -445,15 +449,41 @@ pub fn run(seed: u64, imp: IoImpl) -> ConcResult {
     for (z, idx, v, d) in located {
         let cur = devices[v as usize].read_current(d, BUFSIZE);
         h = h.rotate_left(7) ^ hash_bytes(&cur);
+        let known = shadows.contains_key(&(z, idx));
         let want = shadows.get(&(z, idx)).cloned().unwrap_or_else(|| vec![0u8; BUFSIZE]);
         if cur != want {
             let first = cur.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(0);
+            let zeros = cur.iter().all(|&b| b == 0);
             errors.push(format!(
-                "media at zone {z} index {idx} differs from what the committed operations wrote (first byte {first:#x})"
+                "media at zone {z} index {idx} differs from what the committed operations wrote \
+                 (first byte {first:#x}: {:#x} instead of {:#x}{})",
+                cur[first],
+                want[first],
+                if zeros { ", media all zero" } else { "" }
+            ) + &format!(
+                " [{} bytes differ, modelled: {known}, model nonzero bytes: {}]",
+                cur.iter().zip(&want).filter(|(a, b)| a != b).count(),
+                want.iter().filter(|&&b| b != 0).count()
             ));
         }
     }
-    let _ = flushes.load(Ordering::Relaxed);
+    if std::env::var_os("CONFORMANCE_VERBOSE").is_some() {
+        let c = kern::counters();
+        eprintln!(
+            "conc {seed}: nbuf {nbuf}, {} flusher cycles, blocks {} tsleeps {} token collisions {} buffer-lock waits {} \
+             recycled {} io_deallocate {} checkwrite {} daemon flushes {} syncer writes {}",
+            flushes.load(Ordering::Relaxed),
+            c.blocks,
+            c.tsleeps,
+            c.token_collisions,
+            c.buflock_waits,
+            c.recycled,
+            c.io_deallocate,
+            c.io_checkwrite,
+            c.daemon_flushes,
+            c.syncer_writes
+        );
+    }
     ConcResult { seed, media: h, ops, errors }
 }
 

@@ -510,6 +510,11 @@ impl Exec {
             m.flush(true);
             rounds += 1;
         }
+        // Writes still running (a flush-release outside the flusher) must
+        // finish before unloading: one failing later would give its buffer
+        // an ioerror reference after the unload dropped the old one.
+        m.wait_all(false);
+        kern::run_pending_io();
         if m.critical_error() {
             // With a critical error the flusher writes no meta-data, so
             // B-Tree buffers keep the node references their pending CRCs

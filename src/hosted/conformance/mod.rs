@@ -163,6 +163,11 @@ fn child(args: &[String]) -> i32 {
     let out = std::io::stdout();
     if let Some(seed) = conc {
         let r = conc::run(seed, imp);
+        if std::env::var_os("CONFORMANCE_VERBOSE").is_some() {
+            for e in &r.errors {
+                eprintln!("conc {seed}: {e}");
+            }
+        }
         let mut o = out.lock();
         let _ = writeln!(o, "{}", r.to_line());
         let _ = o.flush();

@@ -8,7 +8,6 @@
 
 use std::prelude::rust_2021::*;
 
-use core::mem::transmute;
 
 use crate::sys::ffi;
 
@@ -17,9 +16,6 @@ use super::machine::lock;
 use super::misc::kpanic;
 use super::trace;
 
-type BufFn = unsafe extern "C-unwind" fn(*mut ffi::buf);
-type BufIntFn = unsafe extern "C-unwind" fn(*mut ffi::buf) -> core::ffi::c_int;
-type BufNIntFn = unsafe extern "C-unwind" fn(*mut ffi::buf, core::ffi::c_int) -> core::ffi::c_int;
 type BioFn = unsafe extern "C-unwind" fn(*mut ffi::bio);
 
 fn ops(bp: Bp) -> Option<ffi::bio_ops> {
@@ -32,10 +28,6 @@ fn ops(bp: Bp) -> Option<ffi::bio_ops> {
     }
 }
 
-fn as_unwind(f: BufFn) -> BufFn {
-    f
-}
-
 /// buf_deallocate(): ask the filesystem to let go of a passively
 /// associated buffer (it may set B_LOCKED instead).
 pub(crate) fn buf_deallocate(bp: Bp) {
@@ -46,7 +38,7 @@ pub(crate) fn buf_deallocate(bp: Bp) {
         lock().st.io_deallocate += 1;
         trace::callback("io_deallocate", bp, &[]);
         // SAFETY: calling the filesystem's callback with its buffer.
-        unsafe { as_unwind(f)(bp.0) };
+        unsafe { f(bp.0) };
     }
 }
 
@@ -56,7 +48,7 @@ pub(crate) fn buf_start(bp: Bp) {
         lock().st.io_start += 1;
         trace::callback("io_start", bp, &[]);
         // SAFETY: as above.
-        unsafe { as_unwind(f)(bp.0) };
+        unsafe { f(bp.0) };
     }
 }
 
@@ -66,7 +58,7 @@ pub(crate) fn buf_complete(bp: Bp) {
         lock().st.io_complete += 1;
         trace::callback("io_complete", bp, &[]);
         // SAFETY: as above.
-        unsafe { as_unwind(f)(bp.0) };
+        unsafe { f(bp.0) };
     }
 }
 
@@ -76,8 +68,6 @@ pub(crate) fn buf_checkwrite(bp: Bp) -> i32 {
         Some(f) => {
             lock().st.io_checkwrite += 1;
             trace::callback("io_checkwrite", bp, &[]);
-            // SAFETY: same signature apart from the unwinding contract.
-            let f: BufIntFn = unsafe { transmute(f) };
             // SAFETY: calling the filesystem's callback with its buffer.
             let r = unsafe { f(bp.0) };
             if r != 0 {
@@ -96,8 +86,6 @@ pub(crate) fn buf_checkread(bp: Bp) -> i32 {
         Some(f) => {
             lock().st.io_checkread += 1;
             trace::callback("io_checkread", bp, &[]);
-            // SAFETY: same signature apart from the unwinding contract.
-            let f: BufIntFn = unsafe { transmute(f) };
             // SAFETY: calling the filesystem's callback with its buffer.
             let r = unsafe { f(bp.0) };
             trace::buf_ret("io_checkread", bp, r as i64);
@@ -113,8 +101,6 @@ pub(crate) fn buf_countdeps(bp: Bp, n: i32) -> i32 {
         Some(f) => {
             lock().st.io_countdeps += 1;
             trace::callback("io_countdeps", bp, &[n as i64]);
-            // SAFETY: same signature apart from the unwinding contract.
-            let f: BufNIntFn = unsafe { transmute(f) };
             // SAFETY: calling the filesystem's callback with its buffer.
             let r = unsafe { f(bp.0, n) };
             trace::buf_ret("io_countdeps", bp, r as i64);
@@ -133,7 +119,5 @@ pub(crate) fn call_biodone(f: BioFn, bio: BioP) {
 
 /// A Rust bio_done callback, in the C pointer type b_bio*.bio_done has.
 pub(crate) fn biodone_fn(f: unsafe extern "C-unwind" fn(*mut ffi::bio)) -> ffi::biodone_t {
-    // SAFETY: same signature; our callbacks may unwind and every caller
-    // calls them through `call_biodone`, which uses the unwinding type.
     Some(f)
 }
