@@ -146,8 +146,7 @@ unsafe extern "C-unwind" fn cb(bio: *mut ffi::bio) {
 }
 
 fn cb_ptr() -> ffi::biodone_t {
-    // SAFETY: only the unwinding contract differs.
-    Some(unsafe { std::mem::transmute::<unsafe extern "C-unwind" fn(*mut ffi::bio), unsafe extern "C" fn(*mut ffi::bio)>(cb) })
+    Some(cb)
 }
 
 #[test]

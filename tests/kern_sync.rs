@@ -343,10 +343,7 @@ fn background_panic_reaches_the_waiting_test_thread() {
     }
     // SAFETY: replacing io_complete in a private copy of the fake table.
     let ops: &'static mut ffi::bio_ops = Box::leak(Box::new(unsafe { *fake_ops() }));
-    // SAFETY: only the unwinding contract differs.
-    ops.io_complete = Some(unsafe {
-        std::mem::transmute::<unsafe extern "C-unwind" fn(*mut ffi::buf), unsafe extern "C" fn(*mut ffi::buf)>(bad_complete)
-    });
+    ops.io_complete = Some(bad_complete);
     let bp = getblk(vp, 0, BS);
     attach_dep(bp);
     // SAFETY: we own the buffer.

@@ -87,11 +87,11 @@ __SIZE_TYPE__ ttree_spin_offset(void)
 }
 "#;
 
-type NodeFn = unsafe extern "C" fn(*mut THead, *mut TNode) -> *mut TNode;
-type StepFn = unsafe extern "C" fn(*mut TNode) -> *mut TNode;
-type MinMaxFn = unsafe extern "C" fn(*mut THead, c_int) -> *mut TNode;
-type ScanCFn = unsafe extern "C" fn(*mut THead, ScanFn<TNode>, ScanFn<TNode>, *mut c_void) -> c_int;
-type SizeFn = unsafe extern "C" fn() -> usize;
+type NodeFn = unsafe extern "C-unwind" fn(*mut THead, *mut TNode) -> *mut TNode;
+type StepFn = unsafe extern "C-unwind" fn(*mut TNode) -> *mut TNode;
+type MinMaxFn = unsafe extern "C-unwind" fn(*mut THead, c_int) -> *mut TNode;
+type ScanCFn = unsafe extern "C-unwind" fn(*mut THead, ScanFn<TNode>, ScanFn<TNode>, *mut c_void) -> c_int;
+type SizeFn = unsafe extern "C-unwind" fn() -> usize;
 
 struct CTree {
     insert: NodeFn,
@@ -103,7 +103,7 @@ struct CTree {
     scan: ScanCFn,
 }
 
-extern "C" {
+extern "C-unwind" {
     fn dlopen(filename: *const c_char, flags: c_int) -> *mut c_void;
     fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
     fn dlerror() -> *const c_char;
@@ -396,7 +396,7 @@ impl Drop for Tree {
 
 /// # Safety
 /// `data` is the running scan's `ScanCtx`; `n` a tree node.
-unsafe extern "C" fn range_cmp(n: *mut TNode, data: *mut c_void) -> c_int {
+unsafe extern "C-unwind" fn range_cmp(n: *mut TNode, data: *mut c_void) -> c_int {
     // SAFETY: caller contract.
     let (k, ctx) = unsafe { ((*n).key, &*data.cast::<ScanCtx>()) };
     if k < ctx.lo {
@@ -414,7 +414,7 @@ unsafe extern "C" fn range_cmp(n: *mut TNode, data: *mut c_void) -> c_int {
 /// # Safety
 /// As for [`range_cmp`]; the tree behind `ctx.tree` is not borrowed by
 /// anyone else while the callback runs.
-unsafe extern "C" fn visit(n: *mut TNode, data: *mut c_void) -> c_int {
+unsafe extern "C-unwind" fn visit(n: *mut TNode, data: *mut c_void) -> c_int {
     // SAFETY: caller contract.
     let ctx = unsafe { &mut *data.cast::<ScanCtx>() };
     // SAFETY: caller contract.
@@ -533,7 +533,7 @@ fn scan_deleting_current_node_same_in_c_and_rust() {
     }
     compare(&trees, "setup");
     /// Removes every node it visits and counts them.
-    unsafe extern "C" fn eat(n: *mut TNode, data: *mut c_void) -> c_int {
+    unsafe extern "C-unwind" fn eat(n: *mut TNode, data: *mut c_void) -> c_int {
         // SAFETY: `data` is the Tree running the scan, `n` one of its nodes.
         let t = unsafe { &mut *data.cast::<Tree>() };
         let i = t.idx(n) as usize;

@@ -24,13 +24,13 @@ type Io = ffi::hammer_io;
 #[derive(Clone, Copy)]
 struct Ops {
     name: &'static str,
-    insert: unsafe extern "C" fn(*mut Head, *mut Io) -> *mut Io,
-    remove: unsafe extern "C" fn(*mut Head, *mut Io) -> *mut Io,
-    find: unsafe extern "C" fn(*mut Head, *mut Io) -> *mut Io,
-    next: unsafe extern "C" fn(*mut Io) -> *mut Io,
-    prev: unsafe extern "C" fn(*mut Io) -> *mut Io,
-    minmax: unsafe extern "C" fn(*mut Head, c_int) -> *mut Io,
-    scan: unsafe extern "C" fn(*mut Head, ScanFn<Io>, ScanFn<Io>, *mut c_void) -> c_int,
+    insert: unsafe extern "C-unwind" fn(*mut Head, *mut Io) -> *mut Io,
+    remove: unsafe extern "C-unwind" fn(*mut Head, *mut Io) -> *mut Io,
+    find: unsafe extern "C-unwind" fn(*mut Head, *mut Io) -> *mut Io,
+    next: unsafe extern "C-unwind" fn(*mut Io) -> *mut Io,
+    prev: unsafe extern "C-unwind" fn(*mut Io) -> *mut Io,
+    minmax: unsafe extern "C-unwind" fn(*mut Head, c_int) -> *mut Io,
+    scan: unsafe extern "C-unwind" fn(*mut Head, ScanFn<Io>, ScanFn<Io>, *mut c_void) -> c_int,
 }
 
 const OURS: Ops = Ops {
@@ -50,7 +50,7 @@ mod reference {
 
     // The reference hammer_io.c compiled by build.rs with its exports
     // renamed ref_*; same C prototypes as the bound originals.
-    extern "C" {
+    extern "C-unwind" {
         fn ref_hammer_mod_rb_tree_RB_INSERT(head: *mut Head, elm: *mut Io) -> *mut Io;
         fn ref_hammer_mod_rb_tree_RB_REMOVE(head: *mut Head, elm: *mut Io) -> *mut Io;
         fn ref_hammer_mod_rb_tree_RB_FIND(head: *mut Head, elm: *mut Io) -> *mut Io;
@@ -318,7 +318,7 @@ struct Ctx {
 
 /// # Safety
 /// `data` is the running scan's `Ctx`; `n` one of its tree's ios.
-unsafe extern "C" fn in_range(n: *mut Io, data: *mut c_void) -> c_int {
+unsafe extern "C-unwind" fn in_range(n: *mut Io, data: *mut c_void) -> c_int {
     // SAFETY: caller contract.
     let (c, k) = unsafe {
         (
@@ -339,7 +339,7 @@ unsafe extern "C" fn in_range(n: *mut Io, data: *mut c_void) -> c_int {
 ///
 /// # Safety
 /// As for [`in_range`].
-unsafe extern "C" fn visit(n: *mut Io, data: *mut c_void) -> c_int {
+unsafe extern "C-unwind" fn visit(n: *mut Io, data: *mut c_void) -> c_int {
     // SAFETY: caller contract; nothing else borrows the tree meanwhile.
     let c = unsafe { &mut *data.cast::<Ctx>() };
     // SAFETY: as above.

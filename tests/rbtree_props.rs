@@ -356,14 +356,14 @@ mod common_scan {
 
     /// # Safety
     /// `data` is the `World` running the scan; `n` a tree node.
-    pub unsafe extern "C" fn range_cmp(n: *mut TNode, data: *mut c_void) -> c_int {
+    pub unsafe extern "C-unwind" fn range_cmp(n: *mut TNode, data: *mut c_void) -> c_int {
         // SAFETY: caller contract.
         super::range_cmp(unsafe { &*data.cast::<World>() }, n)
     }
 
     /// # Safety
     /// As for [`range_cmp`].
-    pub unsafe extern "C" fn visit_c(n: *mut TNode, data: *mut c_void) -> c_int {
+    pub unsafe extern "C-unwind" fn visit_c(n: *mut TNode, data: *mut c_void) -> c_int {
         // SAFETY: caller contract.
         super::visit(unsafe { &mut *data.cast::<World>() }, n)
     }

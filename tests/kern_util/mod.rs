@@ -198,21 +198,19 @@ pub fn fake_ops() -> *mut ffi::bio_ops {
     unsafe impl Sync for Ops {}
     static OPS: OnceLock<Ops> = OnceLock::new();
     let o = OPS.get_or_init(|| {
-        // SAFETY: the "C-unwind" and "C" function types differ only in
-        // the unwinding contract; the hosted kernel calls these pointers
-        // through the unwinding type.
+        // SAFETY: an all-zero list entry is the empty initial state.
         unsafe {
             Ops(Box::new(ffi::bio_ops {
                 entry: std::mem::zeroed(),
-                io_start: Some(std::mem::transmute::<unsafe extern "C-unwind" fn(*mut ffi::buf), unsafe extern "C" fn(*mut ffi::buf)>(fk_start)),
-                io_complete: Some(std::mem::transmute::<unsafe extern "C-unwind" fn(*mut ffi::buf), unsafe extern "C" fn(*mut ffi::buf)>(fk_complete)),
-                io_deallocate: Some(std::mem::transmute::<unsafe extern "C-unwind" fn(*mut ffi::buf), unsafe extern "C" fn(*mut ffi::buf)>(fk_deallocate)),
-                io_fsync: Some(std::mem::transmute::<unsafe extern "C-unwind" fn(*mut ffi::vnode) -> i32, unsafe extern "C" fn(*mut ffi::vnode) -> i32>(fk_fsync)),
-                io_sync: Some(std::mem::transmute::<unsafe extern "C-unwind" fn(*mut ffi::mount) -> i32, unsafe extern "C" fn(*mut ffi::mount) -> i32>(fk_sync)),
-                io_movedeps: Some(std::mem::transmute::<unsafe extern "C-unwind" fn(*mut ffi::buf, *mut ffi::buf), unsafe extern "C" fn(*mut ffi::buf, *mut ffi::buf)>(fk_movedeps)),
-                io_countdeps: Some(std::mem::transmute::<unsafe extern "C-unwind" fn(*mut ffi::buf, i32) -> i32, unsafe extern "C" fn(*mut ffi::buf, i32) -> i32>(fk_countdeps)),
-                io_checkread: Some(std::mem::transmute::<unsafe extern "C-unwind" fn(*mut ffi::buf) -> i32, unsafe extern "C" fn(*mut ffi::buf) -> i32>(fk_checkread)),
-                io_checkwrite: Some(std::mem::transmute::<unsafe extern "C-unwind" fn(*mut ffi::buf) -> i32, unsafe extern "C" fn(*mut ffi::buf) -> i32>(fk_checkwrite)),
+                io_start: Some(fk_start),
+                io_complete: Some(fk_complete),
+                io_deallocate: Some(fk_deallocate),
+                io_fsync: Some(fk_fsync),
+                io_sync: Some(fk_sync),
+                io_movedeps: Some(fk_movedeps),
+                io_countdeps: Some(fk_countdeps),
+                io_checkread: Some(fk_checkread),
+                io_checkwrite: Some(fk_checkwrite),
             }))
         }
     });

@@ -315,7 +315,7 @@ fn quiet_invariants(m: &Mount) -> Vec<String> {
 /// Runs concurrent scenario `seed` with `imp` (in a child process).
 pub fn run(seed: u64, imp: IoImpl) -> ConcResult {
     let mut rng = Rng::new(seed ^ 0xc0c0_c0c0);
-    let nbuf = *rng.pick(&[48usize, 96, 512]);
+    let nbuf = *rng.pick(&[24usize, 32, 48, 512]);
     let mut cfg = Config {
         seed,
         syncer_interval: Duration::from_millis(5),

@@ -44,7 +44,7 @@ pub const DEFAULT_SEEDS: u64 = 2000;
 /// Default operations per scenario.
 pub const DEFAULT_LEN: usize = 200;
 /// Default number of concurrent-mode scenarios.
-pub const DEFAULT_CONC: u64 = 8;
+pub const DEFAULT_CONC: u64 = 20;
 
 fn usage() -> &'static str {
     "usage: conformance [--seeds N | --seed S] [--first S] [--len L] [--conc N]\n\

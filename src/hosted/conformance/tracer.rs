@@ -54,14 +54,6 @@ static COLLECTOR: Mutex<Option<Collector>> = Mutex::new(None);
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
-fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(FNV_PRIME);
-    }
-    h
-}
-
 /// Starts a new trace. `out`: write lines to that file; `keep`: keep them
 /// in memory.
 pub fn start(out: Option<std::fs::File>, keep: bool) {
@@ -92,8 +84,7 @@ pub fn finish() -> (u64, u64, Vec<String>) {
 pub fn line(s: &str) {
     let mut g = COLLECTOR.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(c) = g.as_mut() {
-        c.hash = fnv(c.hash, s.as_bytes());
-        c.hash = fnv(c.hash, b"\n");
+        c.hash = (c.hash.rotate_left(5) ^ super::exec::hash_bytes(s.as_bytes())).wrapping_mul(FNV_PRIME);
         c.count += 1;
         if let Some(o) = c.out.as_mut() {
             let _ = o.write_all(s.as_bytes());
@@ -382,11 +373,30 @@ fn rec(s: String) {
 ///
 /// `io` is null or live.
 pub unsafe fn name_io(io: *const ffi::hammer_io) {
-    if !io.is_null() && NAMING.load(Ordering::Relaxed) {
+    if io.is_null() || !NAMING.load(Ordering::Relaxed) {
+        return;
+    }
+    // SAFETY: caller contract.
+    let key = unsafe {
+        let vol = if (*io).volume.is_null() { -1 } else { (*(*io).volume).vol_no };
+        ((*io).type_ as u32, vol, (*io).offset)
+    };
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    let names = names.get_or_insert_with(std::collections::HashMap::new);
+    if names.get(&(io as usize)) != Some(&key) {
+        names.insert(io as usize, key);
         // SAFETY: caller contract.
         let id = unsafe { io_id(io) };
         kern::trace::name_object(io as *const c_void, &format!("io:{id}"));
     }
+}
+
+type NameKey = (u32, i32, i64);
+static NAMES: Mutex<Option<std::collections::HashMap<usize, NameKey>>> = Mutex::new(None);
+
+/// Forgets which addresses were named (a new machine starts).
+pub fn forget_names() {
+    *NAMES.lock().unwrap_or_else(|e| e.into_inner()) = None;
 }
 
 /// Whether objects get names in kernel events (see `exec`).
