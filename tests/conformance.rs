@@ -21,7 +21,9 @@ fn reference() -> Option<PathBuf> {
     let p = std::env::var_os("HAMMER_IO_REFERENCE")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/hammer_io.c"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/hammer_io.c")
+        });
     p.is_file().then_some(p)
 }
 
@@ -65,7 +67,10 @@ fn default_run_has_no_divergence() {
     let work = scratch("default");
     let (code, so, se, parsed) = run(&["--work", work.to_str().unwrap()], &[]);
     let (n, d) = parsed.unwrap_or_else(|| panic!("no final line\nstdout:\n{so}\nstderr:\n{se}"));
-    assert!(n >= 2000, "the default run must do at least 2,000 scenarios (did {n})");
+    assert!(
+        n >= 2000,
+        "the default run must do at least 2,000 scenarios (did {n})"
+    );
     assert!(se.contains("scenarios of 200 operations"), "stderr:\n{se}");
     assert_eq!(d, 0, "divergences:\n{se}");
     assert_eq!(code, 0);
@@ -84,10 +89,20 @@ fn altered_reference_is_reported_divergent() {
     };
     let text = std::fs::read_to_string(&src).unwrap();
     // The alteration must land in hammer_io_release (exactly once).
-    let rel = text.find("hammer_io_release(struct hammer_io *io, int flush)").expect("hammer_io_release");
-    let at = text[rel..].find(ALTER_FROM).expect("the B_CLUSTEROK line of hammer_io_release") + rel;
+    let rel = text
+        .find("hammer_io_release(struct hammer_io *io, int flush)")
+        .expect("hammer_io_release");
+    let at = text[rel..]
+        .find(ALTER_FROM)
+        .expect("the B_CLUSTEROK line of hammer_io_release")
+        + rel;
     assert_eq!(text.matches(ALTER_FROM).count(), 1);
-    let altered = format!("{}{}{}", &text[..at], ALTER_TO, &text[at + ALTER_FROM.len()..]);
+    let altered = format!(
+        "{}{}{}",
+        &text[..at],
+        ALTER_TO,
+        &text[at + ALTER_FROM.len()..]
+    );
     let work = scratch("altered");
     let alt = work.join("hammer_io_altered.c");
     std::fs::write(&alt, altered).unwrap();
@@ -108,10 +123,16 @@ fn altered_reference_is_reported_divergent() {
     );
     let (n, d) = parsed.unwrap_or_else(|| panic!("no final line\nstdout:\n{so}\nstderr:\n{se}"));
     assert_eq!(n, 30);
-    assert!(d > 0, "the altered reference was not detected\nstderr:\n{se}");
+    assert!(
+        d > 0,
+        "the altered reference was not detected\nstderr:\n{se}"
+    );
     assert_ne!(code, 0, "divergences must give a non-zero exit status");
     assert!(se.contains("DIVERGENCE seed"), "stderr:\n{se}");
-    assert!(se.contains("first difference at trace line"), "stderr:\n{se}");
+    assert!(
+        se.contains("first difference at trace line"),
+        "stderr:\n{se}"
+    );
     assert!(se.contains("shrunk to"), "stderr:\n{se}");
 }
 
@@ -125,7 +146,16 @@ fn unaltered_reference_loaded_at_run_time_agrees() {
     let copy = work.join("hammer_io_copy.c");
     std::fs::copy(&src, &copy).unwrap();
     let (code, so, se, parsed) = run(
-        &["--seeds", "30", "--conc", "1", "--work", work.to_str().unwrap(), "--reference", copy.to_str().unwrap()],
+        &[
+            "--seeds",
+            "30",
+            "--conc",
+            "1",
+            "--work",
+            work.to_str().unwrap(),
+            "--reference",
+            copy.to_str().unwrap(),
+        ],
         &[],
     );
     let (n, d) = parsed.unwrap_or_else(|| panic!("no final line\nstdout:\n{so}\nstderr:\n{se}"));

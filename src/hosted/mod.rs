@@ -5,3 +5,4 @@
 pub mod hammer;
 pub mod kern;
 pub mod conformance;
+pub mod workload;

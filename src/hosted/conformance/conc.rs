@@ -15,7 +15,6 @@
 //! front-end does; the token is released whenever the thread blocks, which
 //! is where the threads interleave (exactly as in the kernel).
 
-use std::{format, vec, eprintln};
 use core::ptr::{addr_of_mut, null_mut};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::collections::BTreeMap;
@@ -23,6 +22,7 @@ use std::string::{String, ToString};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
+use std::{eprintln, format, vec};
 
 use super::exec::{all_ios, data_pattern, front_read, front_write, hash_bytes, BUFSIZE};
 use super::ops::Rng;
@@ -68,8 +68,19 @@ pub struct ConcResult {
 impl ConcResult {
     /// `conc <seed> <media> <ops> <nerrors> [first error]`
     pub fn to_line(&self) -> String {
-        let first = self.errors.first().map(|e| e.replace('\n', " ")).unwrap_or_default();
-        format!("conc {} {:016x} {} {} {}", self.seed, self.media, self.ops, self.errors.len(), first)
+        let first = self
+            .errors
+            .first()
+            .map(|e| e.replace('\n', " "))
+            .unwrap_or_default();
+        format!(
+            "conc {} {:016x} {} {} {}",
+            self.seed,
+            self.media,
+            self.ops,
+            self.errors.len(),
+            first
+        )
     }
 
     fn parse(l: &str) -> Option<ConcResult> {
@@ -82,7 +93,16 @@ impl ConcResult {
         let ops = w.next()?.parse().ok()?;
         let n: usize = w.next()?.parse().ok()?;
         let first = w.next().unwrap_or("").to_string();
-        Some(ConcResult { seed, media, ops, errors: if n > 0 { vec![format!("{first} (+{} more)", n - 1)] } else { Vec::new() } })
+        Some(ConcResult {
+            seed,
+            media,
+            ops,
+            errors: if n > 0 {
+                vec![format!("{first} (+{} more)", n - 1)]
+            } else {
+                Vec::new()
+            },
+        })
     }
 }
 
@@ -151,7 +171,7 @@ impl Worker<'_> {
                 .map(|_| {
                     let len = *self.rng.pick(&[8usize, 64, 512, 4096]);
                     let at = self.rng.below(((BUFSIZE - len) / 8) as u64) as usize * 8;
-                    (at, len, self.rng.next() as u8, self.rng.chance(500))
+                    (at, len, self.rng.next_u64() as u8, self.rng.chance(500))
                 })
                 .collect();
             if bnew {
@@ -159,7 +179,7 @@ impl Worker<'_> {
                 // has (vfs_bio_clrbuf only clears invalid pages), which
                 // depends on timing here; HAMMER initialises a new buffer
                 // completely, and so does this workload.
-                mods.insert(0, (0, BUFSIZE, self.rng.next() as u8, false));
+                mods.insert(0, (0, BUFSIZE, self.rng.next_u64() as u8, false));
             }
             let flush = self.rng.chance(200);
             let key = (zkey(z), idx);
@@ -195,7 +215,7 @@ impl Worker<'_> {
             // Direct write of the thread's own file block, then read back.
             let (z, idx) = direct_slot(self.t);
             let off = m.offset(z, 0, idx);
-            let byte = self.rng.next() as u8;
+            let byte = self.rng.next_u64() as u8;
             let data = data_pattern(byte, BUFSIZE);
             let direct = self.rng.chance(500);
             let ip = self.ip;
@@ -214,12 +234,15 @@ impl Worker<'_> {
                     // device-buffer aliases of the block (DIRECT_INVAL), so
                     // a read through the device cache sees the new data.
                     objects::hammer_sync_inode_records(ip);
-                    let (r, _, fl, err, got) = front_read(&imp, hmp, vp, 0, off, null_mut(), direct);
+                    let (r, _, fl, err, got) =
+                        front_read(&imp, hmp, vp, 0, off, null_mut(), direct);
                     if r != 0 || fl & ffi::B_ERROR != 0 {
                         return Err(format!("t{t} read back: {r} flags {fl:x} error {err}"));
                     }
                     if got != data {
-                        return Err(format!("t{t} read back of a direct write returned other data"));
+                        return Err(format!(
+                            "t{t} read back of a direct write returned other data"
+                        ));
                     }
                     Ok(())
                 }
@@ -262,10 +285,16 @@ fn quiet_invariants(m: &Mount) -> Vec<String> {
             errs.extend(tracer::check_mod_tree(head, name));
         }
         if !(*hmp).iorun_list.tqh_first.is_null() {
-            errs.push(format!("iorun list not empty when quiet: {}", tracer::mount_state(hmp)));
+            errs.push(format!(
+                "iorun list not empty when quiet: {}",
+                tracer::mount_state(hmp)
+            ));
         }
         if (*hmp).io_running_space != 0 {
-            errs.push(format!("io_running_space {} when quiet", (*hmp).io_running_space));
+            errs.push(format!(
+                "io_running_space {} when quiet",
+                (*hmp).io_running_space
+            ));
         }
         let mut lds = 0i64;
         for io in all_ios(hmp) {
@@ -274,37 +303,53 @@ fn quiet_invariants(m: &Mount) -> Vec<String> {
                 errs.push(format!("io {} running when quiet", tracer::io_state(io)));
             }
             if i.modify_refs != 0 {
-                errs.push(format!("io {} has modify_refs when quiet", tracer::io_state(io)));
+                errs.push(format!(
+                    "io {} has modify_refs when quiet",
+                    tracer::io_state(io)
+                ));
             }
             let in_tree = !i.mod_root.is_null();
             let lose = i.mod_root == addr_of_mut!((*hmp).lose_root);
             if i.modified() != 0 && (!in_tree || lose) {
-                errs.push(format!("modified io not on a mod tree: {}", tracer::io_state(io)));
+                errs.push(format!(
+                    "modified io not on a mod tree: {}",
+                    tracer::io_state(io)
+                ));
             }
             if i.modified() == 0 && in_tree && !lose {
                 errs.push(format!("clean io on a mod tree: {}", tracer::io_state(io)));
             }
             if i.modified() != 0
-                && (i.mod_root == addr_of_mut!((*hmp).volu_root) || i.mod_root == addr_of_mut!((*hmp).meta_root))
+                && (i.mod_root == addr_of_mut!((*hmp).volu_root)
+                    || i.mod_root == addr_of_mut!((*hmp).meta_root))
             {
                 lds += i.bytes as i64;
             }
             if !i.bp.is_null() {
                 let dep = (*i.bp).b_dep.lh_first as *mut ffi::hammer_io;
                 if dep != io {
-                    errs.push(format!("io {} bp's b_dep does not point back", tracer::io_state(io)));
+                    errs.push(format!(
+                        "io {} bp's b_dep does not point back",
+                        tracer::io_state(io)
+                    ));
                 }
             }
         }
         if lds != (*hmp).locked_dirty_space {
-            errs.push(format!("locked_dirty_space {} but modified volu/meta ios hold {lds}", (*hmp).locked_dirty_space));
+            errs.push(format!(
+                "locked_dirty_space {} but modified volu/meta ios hold {lds}",
+                (*hmp).locked_dirty_space
+            ));
         }
     }
     let c = crate::hosted::hammer::globals::counters();
     // SAFETY: the mount is live.
     let lds = unsafe { (*hmp).locked_dirty_space };
     if c.dirtybufspace != lds {
-        errs.push(format!("hammer_count_dirtybufspace {} != locked_dirty_space {lds}", c.dirtybufspace));
+        errs.push(format!(
+            "hammer_count_dirtybufspace {} != locked_dirty_space {lds}",
+            c.dirtybufspace
+        ));
     }
     if c.io_running_write != 0 || c.io_running_read != 0 {
         errs.push(format!("running counters not idle: {c:?}"));
@@ -407,7 +452,11 @@ pub fn run(seed: u64, imp: IoImpl) -> ConcResult {
     sh.m.wait_all(true);
     kern::reltoken(tok);
     kern::quiesce();
-    errors.extend(kern::background_panics().into_iter().map(|p| format!("background panic: {p}")));
+    errors.extend(
+        kern::background_panics()
+            .into_iter()
+            .map(|p| format!("background panic: {p}")),
+    );
     if sh.m.critical_error() {
         errors.push(format!("critical error: {:?}", sh.m.critical_errors()));
     }
@@ -450,21 +499,26 @@ pub fn run(seed: u64, imp: IoImpl) -> ConcResult {
         let cur = devices[v as usize].read_current(d, BUFSIZE);
         h = h.rotate_left(7) ^ hash_bytes(&cur);
         let known = shadows.contains_key(&(z, idx));
-        let want = shadows.get(&(z, idx)).cloned().unwrap_or_else(|| vec![0u8; BUFSIZE]);
+        let want = shadows
+            .get(&(z, idx))
+            .cloned()
+            .unwrap_or_else(|| vec![0u8; BUFSIZE]);
         if cur != want {
             let first = cur.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(0);
             let zeros = cur.iter().all(|&b| b == 0);
-            errors.push(format!(
+            errors.push(
+                format!(
                 "media at zone {z} index {idx} differs from what the committed operations wrote \
                  (first byte {first:#x}: {:#x} instead of {:#x}{})",
                 cur[first],
                 want[first],
                 if zeros { ", media all zero" } else { "" }
             ) + &format!(
-                " [{} bytes differ, modelled: {known}, model nonzero bytes: {}]",
-                cur.iter().zip(&want).filter(|(a, b)| a != b).count(),
-                want.iter().filter(|&&b| b != 0).count()
-            ));
+                    " [{} bytes differ, modelled: {known}, model nonzero bytes: {}]",
+                    cur.iter().zip(&want).filter(|(a, b)| a != b).count(),
+                    want.iter().filter(|&&b| b != 0).count()
+                ),
+            );
         }
     }
     if std::env::var_os("CONFORMANCE_VERBOSE").is_some() {
@@ -484,7 +538,12 @@ pub fn run(seed: u64, imp: IoImpl) -> ConcResult {
             c.syncer_writes
         );
     }
-    ConcResult { seed, media: h, ops, errors }
+    ConcResult {
+        seed,
+        media: h,
+        ops,
+        errors,
+    }
 }
 
 /// Summary of the concurrent comparison.
@@ -529,7 +588,9 @@ fn run_child(o: &Opts, imp: &Impl, seed: u64) -> Result<ConcResult, String> {
             Err(e) => return Err(format!("wait: {e}")),
         }
     }
-    let out = child.wait_with_output().map_err(|e| format!("output: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("output: {e}"))?;
     let so = String::from_utf8_lossy(&out.stdout);
     match so.lines().find_map(ConcResult::parse) {
         Some(r) => Ok(r),
@@ -554,10 +615,15 @@ pub fn compare(o: &Opts, first: u64, count: u64) -> ConcSummary {
         let (a, b) = std::thread::scope(|s| {
             let a = s.spawn(|| run_child(o, &Impl::Rust, seed));
             let b = s.spawn(|| run_child(o, &o.c, seed));
-            (a.join().expect("conc thread"), b.join().expect("conc thread"))
+            (
+                a.join().expect("conc thread"),
+                b.join().expect("conc thread"),
+            )
         });
         let problem = match (&a, &b) {
-            (Ok(x), Ok(y)) if x.errors.is_empty() && y.errors.is_empty() && x.media == y.media => None,
+            (Ok(x), Ok(y)) if x.errors.is_empty() && y.errors.is_empty() && x.media == y.media => {
+                None
+            }
             _ => Some(format!(
                 "CONCURRENT DIVERGENCE seed {seed}:\n  rust: {}\n  {}: {}",
                 describe(&a),
@@ -571,13 +637,23 @@ pub fn compare(o: &Opts, first: u64, count: u64) -> ConcSummary {
             div += 1;
         }
     }
-    ConcSummary { scenarios: count, divergences: div, reports, elapsed: start.elapsed() }
+    ConcSummary {
+        scenarios: count,
+        divergences: div,
+        reports,
+        elapsed: start.elapsed(),
+    }
 }
 
 fn describe(r: &Result<ConcResult, String>) -> String {
     match r {
         Ok(c) if c.errors.is_empty() => format!("ok, {} operations, media {:016x}", c.ops, c.media),
-        Ok(c) => format!("{} operations, media {:016x}, errors: {}", c.ops, c.media, c.errors.join("; ")),
+        Ok(c) => format!(
+            "{} operations, media {:016x}, errors: {}",
+            c.ops,
+            c.media,
+            c.errors.join("; ")
+        ),
         Err(e) => e.clone(),
     }
 }

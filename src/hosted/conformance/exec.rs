@@ -12,16 +12,16 @@
 //! recorded as skipped; both implementations then skip it alike, unless
 //! their states already differ, which the trace shows earlier.
 
-use std::{format};
 use core::ffi::{c_int, c_void};
 use core::mem::size_of;
 use core::ptr::{addr_of_mut, null_mut};
 use core::sync::atomic::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
-use std::string::{String, ToString};
+use std::string::String;
 use std::vec::Vec;
+use std::{format, vec};
 
-use super::ops::{FaultKind, Op, Scenario, Slot, Z, FBLKS, INODES};
+use super::ops::{FaultKind, Op, Scenario, Slot, FBLKS, INODES, Z};
 use super::tracer::{self, io_id, io_state, line};
 use crate::hosted::hammer::globals;
 use crate::hosted::hammer::ioimpl::IoImpl;
@@ -29,7 +29,7 @@ use crate::hosted::hammer::lock;
 use crate::hosted::hammer::mount::{BufRef, Mount, VolRef, Zone};
 use crate::hosted::hammer::objects;
 use crate::hosted::hammer::ondisk;
-use crate::hosted::kern::{self, Config, Fault, FaultOp};
+use crate::hosted::kern::{self, Config, Device, Fault, FaultOp};
 use crate::sys::ffi;
 
 pub const BUFSIZE: usize = 16384;
@@ -103,7 +103,11 @@ fn delta(last: &mut BTreeMap<String, String>, now: BTreeMap<String, String>, wha
 }
 
 pub fn data_pattern(byte: u8, len: usize) -> Vec<u8> {
-    (0..len).map(|i| byte.wrapping_add((i / 8) as u8)).collect()
+    let mut v = vec![0u8; len];
+    for (k, c) in v.chunks_mut(8).enumerate() {
+        c.fill(byte.wrapping_add(k as u8));
+    }
+    v
 }
 
 pub fn hash_bytes(b: &[u8]) -> u64 {
@@ -115,7 +119,9 @@ pub fn hash_bytes(b: &[u8]) -> u64 {
     while i < words {
         let mut w = [0u8; 8];
         w.copy_from_slice(&b[i * 8..i * 8 + 8]);
-        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(23);
+        h = (h ^ u64::from_le_bytes(w))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(23);
         i += 1;
     }
     for &x in &b[words * 8..] {
@@ -142,35 +148,62 @@ impl Exec {
     }
 
     fn total_held(&self) -> u32 {
-        self.held.values().map(|v| v.len() as u32).sum::<u32>() + self.vols.values().map(|v| v.len() as u32).sum::<u32>()
+        self.held.values().map(|v| v.len() as u32).sum::<u32>()
+            + self.vols.values().map(|v| v.len() as u32).sum::<u32>()
     }
 
     /// Gives every io of the mount (and the mount's tokens) a stable name
     /// in kernel trace events (sleep channels, tokens).
     fn name_objects(&self) {
-        // Names registered with the kernel trace outlive the machine they
-        // were given in (kern::trace::reset_ids keeps them), so in a batch
-        // of scenarios a stale name could label a reused address. Until
-        // the trace forgets names at boot, objects keep their anonymous
-        // first-appearance numbers, which are reset at every boot.
+        // Every object that kernel events can name by address gets a
+        // stable name: without one the kernel trace numbers addresses in
+        // order of appearance, and heap addresses are reused differently
+        // in different processes (the environment's hash maps iterate in
+        // per-process order, so frees come in different orders).
         if !NAME_OBJECTS {
             return;
         }
         let hmp = self.hmp();
-        let name = |p: *const c_void, n: &str| kern::trace::name_object(p, n);
-        // SAFETY: the mount, its buffers/volumes and our inodes are live;
-        // only addresses are registered.
+        let name = tracer::name;
+        // SAFETY: the mount, its buffers/volumes, our inodes and the
+        // vnodes are live; only addresses are registered.
         unsafe {
-            name(addr_of_mut!((*hmp).io_token) as *const c_void, "io_token");
-            name(addr_of_mut!((*hmp).fs_token) as *const c_void, "fs_token");
-            name(addr_of_mut!((*hmp).flusher.finalize_want) as *const c_void, "finalize_want");
-            name(addr_of_mut!((*hmp).flush_tid1) as *const c_void, "flush_tid1");
+            macro_rules! field {
+                ($e:expr, $n:expr) => {
+                    name(addr_of_mut!($e) as *const c_void, $n)
+                };
+            }
+            field!((*hmp).io_token, "hmp.io_token");
+            field!((*hmp).fs_token, "hmp.fs_token");
+            field!((*hmp).flusher.finalize_want, "finalize_want");
+            field!((*hmp).flush_tid1, "flush_tid1");
+            field!((*hmp).volu_root.rbh_spin, "volu_root.spin");
+            field!((*hmp).meta_root.rbh_spin, "meta_root.spin");
+            field!((*hmp).undo_root.rbh_spin, "undo_root.spin");
+            field!((*hmp).data_root.rbh_spin, "data_root.spin");
+            field!((*hmp).lose_root.rbh_spin, "lose_root.spin");
+            field!((*hmp).rb_vols_root.rbh_spin, "vols_root.spin");
+            field!((*hmp).rb_bufs_root.rbh_spin, "bufs_root.spin");
+            field!((*hmp).rb_nods_root.rbh_spin, "nods_root.spin");
+            field!((*hmp).rb_inos_root.rbh_spin, "inos_root.spin");
+            field!((*hmp).rb_undo_root.rbh_spin, "undo_tree.spin");
+            field!((*hmp).rb_resv_root.rbh_spin, "resv_root.spin");
             for io in all_ios(hmp) {
                 tracer::name_io(io);
             }
+            let mut vnodes: Vec<*mut ffi::vnode> =
+                self.m().devices().iter().map(|d| d.vnode()).collect();
             for (k, i) in self.inodes.iter().enumerate() {
-                name(addr_of_mut!((*i.ip).rsv_recs) as *const c_void, &format!("ino{k}.rsv_recs"));
                 name(i.ip as *const c_void, &format!("ino{k}"));
+                field!((*i.ip).rsv_recs, &format!("ino{k}.rsv_recs"));
+                field!((*i.ip).lock, &format!("ino{k}.lock"));
+                field!((*i.ip).rec_tree.rbh_spin, &format!("ino{k}.rec_tree.spin"));
+                if !(*i.ip).vp.is_null() {
+                    vnodes.push((*i.ip).vp);
+                }
+            }
+            for vp in vnodes {
+                name_vnode(vp);
             }
         }
     }
@@ -196,10 +229,7 @@ impl Exec {
         }
         line(&tracer::counters_line());
         if self.state_lines {
-            let now: BTreeMap<String, String> = tracer::buffers_lines()
-                .into_iter()
-                .map(|l| (l.split_whitespace().nth(1).unwrap_or("").to_string(), l))
-                .collect();
+            let now: BTreeMap<String, String> = tracer::buffers_keyed().into_iter().collect();
             delta(&mut self.last_bufs, now, "buf");
         }
     }
@@ -229,7 +259,11 @@ impl Exec {
                     return self.skip("bnew undo");
                 }
                 let off = self.off(s);
-                let r = if matches!(op, Op::Bnew(_)) { self.m().bnew(off) } else { self.m().bread(off) };
+                let r = if matches!(op, Op::Bnew(_)) {
+                    self.m().bnew(off)
+                } else {
+                    self.m().bread(off)
+                };
                 match r {
                     Ok(b) => self.held.entry(s).or_default().push(b),
                     Err(e) => line(&format!("acquire error {e}")),
@@ -253,7 +287,13 @@ impl Exec {
                     self.m().rel_buffer(b);
                 }
             }
-            Op::Modify { slot, at, len, byte, undo } => {
+            Op::Modify {
+                slot,
+                at,
+                len,
+                byte,
+                undo,
+            } => {
                 if slot.zone == Z::Undo || self.held.get(&slot).is_none_or(|l| l.is_empty()) {
                     return self.skip("modify");
                 }
@@ -269,7 +309,13 @@ impl Exec {
                     self.m().modify(None, b, at, &data, false);
                 }
             }
-            Op::ModifyVol { vol, at, len, byte, undo } => {
+            Op::ModifyVol {
+                vol,
+                at,
+                len,
+                byte,
+                undo,
+            } => {
                 if self.vols.get(&vol).is_none_or(|l| l.is_empty()) {
                     return self.skip("modvol");
                 }
@@ -286,7 +332,12 @@ impl Exec {
                     self.m().modify_volume(None, v, at, &data, false);
                 }
             }
-            Op::Node { idx, at, byte, undo } => self.node(idx, at, byte, undo),
+            Op::Node {
+                idx,
+                at,
+                byte,
+                undo,
+            } => self.node(idx, at, byte, undo),
             Op::Flush { final_ } => self.m().flush(final_),
             Op::WaitAll { doflush } => self.m().wait_all(doflush),
             Op::FlushSync => self.m().flush_sync(),
@@ -313,11 +364,29 @@ impl Exec {
                 line(&format!("syncer -> {n}"));
             }
             Op::VmShortage(on) => kern::set_vm_shortage(on),
-            Op::DirectWrite { ino, fblk, slot, byte } => self.direct_write(ino, fblk, slot, byte),
-            Op::DirectRead { ino, fblk, slot, leaf } => self.front_read(ino, fblk, slot, leaf, true, false),
-            Op::IndirectRead { ino, fblk, slot, leaf, crc_ok } => self.front_read(ino, fblk, slot, leaf, false, crc_ok),
+            Op::DirectWrite {
+                ino,
+                fblk,
+                slot,
+                byte,
+            } => self.direct_write(ino, fblk, slot, byte),
+            Op::DirectRead {
+                ino,
+                fblk,
+                slot,
+                leaf,
+            } => self.front_read(ino, fblk, slot, leaf, true, false),
+            Op::IndirectRead {
+                ino,
+                fblk,
+                slot,
+                leaf,
+                crc_ok,
+            } => self.front_read(ino, fblk, slot, leaf, false, crc_ok),
             Op::Commit(ino) => {
-                let Some(i) = self.inodes.get(ino as usize) else { return self.skip("commit") };
+                let Some(i) = self.inodes.get(ino as usize) else {
+                    return self.skip("commit");
+                };
                 // SAFETY: live, referenced inode.
                 unsafe { objects::hammer_sync_inode_records(i.ip) };
             }
@@ -358,7 +427,9 @@ impl Exec {
             },
             Op::NotMeta(s) => match self.held.get(&s).and_then(|l| l.last()) {
                 // SAFETY: held buffer; the I/O layer needs its bp.
-                Some(b) if unsafe { !(*b.io()).bp.is_null() } => unsafe { (self.imp.notmeta)(b.as_ptr()) },
+                Some(b) if unsafe { !(*b.io()).bp.is_null() } => unsafe {
+                    (self.imp.notmeta)(b.as_ptr())
+                },
                 _ => self.skip("notmeta"),
             },
             Op::Fault { kind, vol, n } => {
@@ -373,7 +444,11 @@ impl Exec {
                     return self.skip("faultat");
                 }
                 let (vol, dev_off) = self.m().locate(self.off(slot));
-                self.m().devices()[vol as usize].add_fault(Fault::at(fault_op(kind), dev_off, BUFSIZE as u64));
+                self.m().devices()[vol as usize].add_fault(Fault::at(
+                    fault_op(kind),
+                    dev_off,
+                    BUFSIZE as u64,
+                ));
             }
             Op::ClearFaults => {
                 for d in self.m().devices() {
@@ -414,6 +489,21 @@ impl Exec {
         self.m().done_transaction(t);
     }
 
+    /// Whether the HAMMER buffer of `slot` exists with its bp owned by
+    /// HAMMER (not released to the kernel).
+    fn bp_locked_by_hammer(&self, slot: Slot) -> bool {
+        let zone2 = (self.off(slot) & !ffi::HAMMER_OFF_ZONE_MASK) | ffi::HAMMER_ZONE_RAW_BUFFER;
+        // SAFETY: live mount; its buffers are live.
+        unsafe {
+            all_ios(self.hmp()).into_iter().any(|io| {
+                (*io).type_ != ffi::HAMMER_STRUCTURE_VOLUME
+                    && (*(io as *mut ffi::hammer_buffer)).zone2_offset == zone2
+                    && !(*io).bp.is_null()
+                    && (*io).released() == 0
+            })
+        }
+    }
+
     fn inode_vp(&self, ino: u8) -> Option<(ffi::hammer_inode_t, *mut ffi::vnode)> {
         let ip = self.inodes.get(ino as usize)?.ip;
         // SAFETY: live inode with a vnode (set up at start).
@@ -425,7 +515,9 @@ impl Exec {
         if fblk >= FBLKS || !self.slot_ok(slot) || !matches!(slot.zone, Z::Large | Z::Small) {
             return self.skip("dwrite");
         }
-        let Some((ip, vp)) = self.inode_vp(ino) else { return self.skip("dwrite") };
+        let Some((ip, vp)) = self.inode_vp(ino) else {
+            return self.skip("dwrite");
+        };
         let file_off = fblk as i64 * BUFSIZE as i64;
         // Large data: a whole 16K block at a buffer boundary (the direct
         // path). Small data: 4K inside one HAMMER buffer (the buffered path).
@@ -437,11 +529,30 @@ impl Exec {
         let data = data_pattern(byte, BUFSIZE);
         self.frontend.insert((ino, fblk));
         // SAFETY: live mount, inode and vnode.
-        let (r, w, fl, err) = unsafe { front_write(&self.imp, self.hmp(), ip, vp, file_off, &data, data_off, len) };
+        let (r, w, fl, err) = unsafe {
+            front_write(
+                &self.imp,
+                self.hmp(),
+                ip,
+                vp,
+                file_off,
+                &data,
+                data_off,
+                len,
+            )
+        };
         line(&format!("dwrite -> {r} wait={w} bflags={fl:x} err={err}"));
     }
 
-    fn front_read(&mut self, ino: u8, fblk: u8, slot: Slot, leaf: bool, direct: bool, crc_ok: bool) {
+    fn front_read(
+        &mut self,
+        ino: u8,
+        fblk: u8,
+        slot: Slot,
+        leaf: bool,
+        direct: bool,
+        crc_ok: bool,
+    ) {
         if fblk >= FBLKS || !self.slot_ok(slot) || slot.zone != Z::Large {
             return self.skip("fread");
         }
@@ -451,7 +562,16 @@ impl Exec {
         if !direct && self.held.get(&slot).is_some_and(|l| !l.is_empty()) {
             return self.skip("iread of a held buffer");
         }
-        let Some((ip, vp)) = self.inode_vp(ino) else { return self.skip("fread") };
+        // The same when HAMMER itself keeps the buffer's bp locked without
+        // the workload holding it (an io with a write error keeps its
+        // reference, so its bp is never given back): in HAMMER the read
+        // would wait until the error is cleared.
+        if !direct && self.bp_locked_by_hammer(slot) {
+            return self.skip("iread of a buffer HAMMER keeps locked");
+        }
+        let Some((ip, vp)) = self.inode_vp(ino) else {
+            return self.skip("fread");
+        };
         let file_off = fblk as i64 * BUFSIZE as i64;
         let data_off = self.off(slot);
         self.frontend.insert((ino, fblk));
@@ -469,8 +589,12 @@ impl Exec {
         }
         let lp = if leaf { &mut lf as *mut _ } else { null_mut() };
         // SAFETY: live mount and vnode; the leaf lives across the call.
-        let (r, w, fl, err, got) = unsafe { front_read(&self.imp, self.hmp(), vp, file_off, data_off, lp, direct) };
-        line(&format!("fread -> {r} wait={w} bflags={fl:x} err={err} data={:016x}", hash_bytes(&got)));
+        let (r, w, fl, err, got) =
+            unsafe { front_read(&self.imp, self.hmp(), vp, file_off, data_off, lp, direct) };
+        line(&format!(
+            "fread -> {r} wait={w} bflags={fl:x} err={err} data={:016x}",
+            hash_bytes(&got)
+        ));
     }
 
     /// What a read of the device behind large-data offset `data_off`
@@ -482,7 +606,9 @@ impl Exec {
             if b.flags & ffi::B_CACHE != 0 && b.bcount as usize >= BUFSIZE {
                 // SAFETY: a cached buffer's data is readable; nothing else
                 // runs (one thread).
-                return unsafe { core::slice::from_raw_parts((*b.bp).b_data as *const u8, BUFSIZE).to_vec() };
+                return unsafe {
+                    core::slice::from_raw_parts((*b.bp).b_data as *const u8, BUFSIZE).to_vec()
+                };
             }
         }
         dev.read_current(dev_off, BUFSIZE)
@@ -500,7 +626,10 @@ impl Exec {
                 ("data", addr_of_mut!((*hmp).data_root)),
                 ("lose", addr_of_mut!((*hmp).lose_root)),
             ] {
-                let ids: Vec<String> = tracer::mod_tree(head).into_iter().map(|io| io_id(io)).collect();
+                let ids: Vec<String> = tracer::mod_tree(head)
+                    .into_iter()
+                    .map(|io| io_id(io))
+                    .collect();
                 line(&format!("tree {name} [{}]", ids.join(" ")));
                 for e in tracer::check_mod_tree(head, name) {
                     line(&format!("INVARIANT {e}"));
@@ -596,7 +725,7 @@ impl Exec {
                 }
             }
         }
-        for i in 0..64u64 {
+        for i in 0..32u64 {
             let (v, d) = m.locate(m.offset(Zone::Undo, 0, i));
             ranges.push((v as usize, d));
         }
@@ -612,9 +741,38 @@ impl Exec {
             let d = &devices[vi];
             let st = d.read_stable(off, BUFSIZE);
             let cur = d.read_current(off, BUFSIZE);
-            line(&format!("media vol{vi} {off:x} stable={:016x} current={:016x}", hash_bytes(&st), hash_bytes(&cur)));
+            if st == cur {
+                line(&format!("media vol{vi} {off:x} {:016x}", hash_bytes(&st)));
+            } else {
+                line(&format!(
+                    "media vol{vi} {off:x} stable={:016x} current={:016x}",
+                    hash_bytes(&st),
+                    hash_bytes(&cur)
+                ));
+            }
         }
     }
+}
+
+/// Size of each scenario device (more than the mount's layout needs).
+const DEVICE_SIZE: u64 = 128 << 20;
+
+/// Names a vnode and the objects inside it that kernel events name.
+fn name_vnode(vp: *mut ffi::vnode) {
+    let id = kern::vnode_id(vp);
+    // SAFETY: only field addresses of a live vnode are computed.
+    unsafe {
+        tracer::name(
+            addr_of_mut!((*vp).v_token) as *const c_void,
+            &format!("vn{id}.token"),
+        );
+        tracer::name(
+            addr_of_mut!((*vp).v_lock) as *const c_void,
+            &format!("vn{id}.lock"),
+        );
+    }
+    // v_spin is the first field: it shares the vnode's address and name.
+    tracer::name(vp as *const c_void, &format!("vn{id}"));
 }
 
 fn fault_op(k: FaultKind) -> FaultOp {
@@ -662,7 +820,8 @@ pub struct Outcome {
 /// go to `dump` (if given) and are kept in memory when `keep`.
 pub fn run(sc: &Scenario, inner: IoImpl, dump: Option<std::fs::File>, keep: bool) -> Outcome {
     let _g = kern::exclusive();
-    let cfg = Config::deterministic(sc.setup.machine_seed).with_buffer_limit(sc.setup.nbuf as usize);
+    let cfg =
+        Config::deterministic(sc.setup.machine_seed).with_buffer_limit(sc.setup.nbuf as usize);
     kern::boot(cfg);
     globals::reset();
     globals::hammer_cluster_enable.store(sc.setup.cluster as i32, Ordering::SeqCst);
@@ -674,7 +833,19 @@ pub fn run(sc: &Scenario, inner: IoImpl, dump: Option<std::fs::File>, keep: bool
     line(&format!("SCENARIO seed={} {}", sc.seed, sc.setup));
     tracer::install_kernel_sink();
     let imp = tracer::tracing_impl(inner);
-    let m = Mount::builder().volumes(sc.setup.volumes as usize).implementation(imp).build();
+    // The devices are made here so that their vnodes are named before the
+    // mount does I/O on them (a generous size: memory devices are sparse).
+    let devices: Vec<Device> = (0..sc.setup.volumes)
+        .map(|i| {
+            let d = Device::memory(&format!("hammer{i}"), DEVICE_SIZE);
+            name_vnode(d.vnode());
+            d
+        })
+        .collect();
+    let m = Mount::builder()
+        .devices(devices, true)
+        .implementation(imp)
+        .build();
     for d in m.devices() {
         d.set_write_cache(sc.setup.write_cache);
     }
@@ -700,6 +871,7 @@ pub fn run(sc: &Scenario, inner: IoImpl, dump: Option<std::fs::File>, keep: bool
         unsafe {
             let e = ffi::hammer_get_vnode(ip, &mut vp);
             assert_eq!(e, 0, "hammer_get_vnode");
+            name_vnode(vp);
             ffi::vput(vp);
         }
         ex.inodes.push(Inode { ip });
@@ -752,7 +924,13 @@ pub unsafe fn front_write(
         let bio = addr_of_mut!((*bp).b_bio_array[0]);
         (*bio).bio_done = Some(ffi::biodone_sync);
         (*bio).bio_flags |= ffi::BIO_SYNC;
-        let record = objects::hammer_ip_add_bulk(ip, file_off, (*bp).b_data as *const c_void, len as c_int, data_off);
+        let record = objects::hammer_ip_add_bulk(
+            ip,
+            file_off,
+            (*bp).b_data as *const c_void,
+            len as c_int,
+            data_off,
+        );
         let r = (imp.direct_write)(hmp, bio, record);
         let w = ffi::biowait(bio, c"hmrdw".as_ptr());
         let (fl, err) = ((*bp).b_flags, (*bp).b_error);
@@ -794,7 +972,11 @@ pub unsafe fn front_read(
         (*bio).bio_flags |= ffi::BIO_SYNC;
         let nbio = ffi::push_bio(bio);
         (*nbio).bio_offset = data_off as i64;
-        let r = if direct { (imp.direct_read)(hmp, nbio, leaf) } else { (imp.indirect_read)(hmp, nbio, leaf) };
+        let r = if direct {
+            (imp.direct_read)(hmp, nbio, leaf)
+        } else {
+            (imp.indirect_read)(hmp, nbio, leaf)
+        };
         let w = ffi::biowait(bio, c"hmrrd".as_ptr());
         let got = core::slice::from_raw_parts((*bp).b_data as *const u8, BUFSIZE).to_vec();
         let (fl, err) = ((*bp).b_flags, (*bp).b_error);

@@ -29,12 +29,12 @@ pub mod ops;
 pub mod runner;
 pub mod tracer;
 
-use std::{format, println, eprintln, print, writeln};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::time::Duration;
 use std::vec::Vec;
+use std::{eprintln, format, print, println, writeln};
 
 use crate::hosted::hammer::ioimpl::IoImpl;
 use runner::{Impl, Opts};
@@ -126,7 +126,10 @@ fn child(args: &[String]) -> i32 {
                 i += 1;
             }
             "--batch" => {
-                batch = Some((v(1).parse::<u64>().unwrap_or(0), v(2).parse::<u64>().unwrap_or(0)));
+                batch = Some((
+                    v(1).parse::<u64>().unwrap_or(0),
+                    v(2).parse::<u64>().unwrap_or(0),
+                ));
                 i += 2;
             }
             "--scenario" => {
@@ -181,9 +184,13 @@ fn child(args: &[String]) -> i32 {
         let dump_dir = std::env::var_os("CONFORMANCE_DUMP_DIR").map(PathBuf::from);
         for seed in first..first + count {
             let sc = ops::generate(seed, len);
-            let f = dump_dir
-                .as_ref()
-                .and_then(|d| std::fs::File::create(d.join(format!("seed-{seed}.{}.trace", kind.as_deref().unwrap_or("rust")))).ok());
+            let f = dump_dir.as_ref().and_then(|d| {
+                std::fs::File::create(d.join(format!(
+                    "seed-{seed}.{}.trace",
+                    kind.as_deref().unwrap_or("rust")
+                )))
+                .ok()
+            });
             let r = exec::run(&sc, imp, f, false);
             let mut o = out.lock();
             let _ = writeln!(o, "ok {seed} {} {:016x}", r.lines, r.hash);
@@ -246,7 +253,9 @@ pub fn main(args: Vec<String>) -> i32 {
     let mut timeout = Duration::from_secs(env_u64("CONFORMANCE_TIMEOUT").unwrap_or(60));
     let mut shrink = true;
     let mut diagnose = 3usize;
-    let mut reference: Option<PathBuf> = std::env::var_os("HAMMER_IO_REFERENCE").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let mut reference: Option<PathBuf> = std::env::var_os("HAMMER_IO_REFERENCE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     let mut work: Option<PathBuf> = std::env::var_os("CONFORMANCE_DIR").map(PathBuf::from);
     let mut replay = None;
     let mut print = None;
@@ -295,12 +304,20 @@ pub fn main(args: Vec<String>) -> i32 {
         print!("{}", ops::generate(s, len).to_text());
         return 0;
     }
-    let work = work.unwrap_or_else(|| exe.parent().map_or_else(std::env::temp_dir, Path::to_path_buf).join("conformance-work"));
+    let work = work.unwrap_or_else(|| {
+        exe.parent()
+            .map_or_else(std::env::temp_dir, Path::to_path_buf)
+            .join("conformance-work")
+    });
     let _ = std::fs::create_dir_all(&work);
     let c = match &reference {
         Some(src) => match dynref::build(src, &work.join("so")) {
             Ok(so) => {
-                eprintln!("conformance: C side: {} (compiled to {})", src.display(), so.display());
+                eprintln!(
+                    "conformance: C side: {} (compiled to {})",
+                    src.display(),
+                    so.display()
+                );
                 Impl::So(so)
             }
             Err(e) => {
@@ -365,6 +382,9 @@ pub fn main(args: Vec<String>) -> i32 {
         }
         s
     };
-    println!("conformance: {} scenarios, {} divergences", summary.scenarios, summary.divergences);
+    println!(
+        "conformance: {} scenarios, {} divergences",
+        summary.scenarios, summary.divergences
+    );
     i32::from(summary.divergences > 0)
 }

@@ -12,8 +12,8 @@
 //! an operation that is no longer legal, so any sub-sequence of a legal
 //! sequence (what shrinking produces) can be replayed.
 
-use std::{format};
 use std::fmt;
+use std::format;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
@@ -79,9 +79,14 @@ impl fmt::Display for Slot {
 impl Slot {
     fn parse(s: &str) -> Result<Slot, String> {
         let mut it = s.chars();
-        let zone = it.next().and_then(Z::from_letter).ok_or_else(|| format!("bad slot {s}"))?;
+        let zone = it
+            .next()
+            .and_then(Z::from_letter)
+            .ok_or_else(|| format!("bad slot {s}"))?;
         let rest: String = it.collect();
-        let (v, i) = rest.split_once('.').ok_or_else(|| format!("bad slot {s}"))?;
+        let (v, i) = rest
+            .split_once('.')
+            .ok_or_else(|| format!("bad slot {s}"))?;
         Ok(Slot {
             zone,
             vol: v.parse().map_err(|_| format!("bad slot {s}"))?,
@@ -115,12 +120,29 @@ pub enum Op {
     RelFlush(Slot),
     /// `hammer_modify_buffer` + write `len` bytes of `byte` at `at` +
     /// `hammer_modify_buffer_done`, with an UNDO record when `undo`.
-    Modify { slot: Slot, at: u16, len: u16, byte: u8, undo: bool },
+    Modify {
+        slot: Slot,
+        at: u16,
+        len: u16,
+        byte: u8,
+        undo: bool,
+    },
     /// The same on a volume header (in the unused tail of its buffer).
-    ModifyVol { vol: u8, at: u16, len: u16, byte: u8, undo: bool },
+    ModifyVol {
+        vol: u8,
+        at: u16,
+        len: u16,
+        byte: u8,
+        undo: bool,
+    },
     /// A B-Tree node: get, modify (all, with UNDO, or no-UNDO), write,
     /// modify_done (NEEDSCRC: the CRC is computed at flush time), release.
-    Node { idx: u8, at: u16, byte: u8, undo: bool },
+    Node {
+        idx: u8,
+        at: u16,
+        byte: u8,
+        undo: bool,
+    },
     /// One flusher finalization in HAMMER's order.
     Flush { final_: bool },
     /// `hammer_io_wait_all(hmp, ident, doflush)`.
@@ -144,13 +166,29 @@ pub enum Op {
     /// Front-end write of a 16K block of inode `ino` at file block `fblk`
     /// whose data lives in `slot` (large-data: direct, small-data:
     /// through a HAMMER buffer), via `hammer_io_direct_write`.
-    DirectWrite { ino: u8, fblk: u8, slot: Slot, byte: u8 },
+    DirectWrite {
+        ino: u8,
+        fblk: u8,
+        slot: Slot,
+        byte: u8,
+    },
     /// Front-end read of a large-data block through
     /// `hammer_io_direct_read` (`leaf`: pass a leaf).
-    DirectRead { ino: u8, fblk: u8, slot: Slot, leaf: bool },
+    DirectRead {
+        ino: u8,
+        fblk: u8,
+        slot: Slot,
+        leaf: bool,
+    },
     /// The same through `hammer_io_indirect_read` (with a leaf the CRC is
     /// checked against `crc_ok` ? the expected data : a wrong CRC).
-    IndirectRead { ino: u8, fblk: u8, slot: Slot, leaf: bool, crc_ok: bool },
+    IndirectRead {
+        ino: u8,
+        fblk: u8,
+        slot: Slot,
+        leaf: bool,
+        crc_ok: bool,
+    },
     /// Commit the inode's in-memory records (direct_wait on each).
     Commit(u8),
     /// `hammer_io_direct_uncache` for the block written at `slot`.
@@ -183,13 +221,30 @@ impl fmt::Display for Op {
             Op::Bnew(s) => write!(f, "bnew {s}"),
             Op::Rel(s) => write!(f, "rel {s}"),
             Op::RelFlush(s) => write!(f, "relflush {s}"),
-            Op::Modify { slot, at, len, byte, undo } => {
+            Op::Modify {
+                slot,
+                at,
+                len,
+                byte,
+                undo,
+            } => {
                 write!(f, "modify {slot} {at} {len} {byte} {}", b(*undo))
             }
-            Op::ModifyVol { vol, at, len, byte, undo } => {
+            Op::ModifyVol {
+                vol,
+                at,
+                len,
+                byte,
+                undo,
+            } => {
                 write!(f, "modvol {vol} {at} {len} {byte} {}", b(*undo))
             }
-            Op::Node { idx, at, byte, undo } => write!(f, "node {idx} {at} {byte} {}", b(*undo)),
+            Op::Node {
+                idx,
+                at,
+                byte,
+                undo,
+            } => write!(f, "node {idx} {at} {byte} {}", b(*undo)),
             Op::Flush { final_ } => write!(f, "flush {}", b(*final_)),
             Op::WaitAll { doflush } => write!(f, "waitall {}", b(*doflush)),
             Op::FlushSync => write!(f, "flushsync"),
@@ -200,9 +255,25 @@ impl fmt::Display for Op {
             Op::Recycle(n) => write!(f, "recycle {n}"),
             Op::Syncer => write!(f, "syncer"),
             Op::VmShortage(on) => write!(f, "vmshort {}", b(*on)),
-            Op::DirectWrite { ino, fblk, slot, byte } => write!(f, "dwrite {ino} {fblk} {slot} {byte}"),
-            Op::DirectRead { ino, fblk, slot, leaf } => write!(f, "dread {ino} {fblk} {slot} {}", b(*leaf)),
-            Op::IndirectRead { ino, fblk, slot, leaf, crc_ok } => {
+            Op::DirectWrite {
+                ino,
+                fblk,
+                slot,
+                byte,
+            } => write!(f, "dwrite {ino} {fblk} {slot} {byte}"),
+            Op::DirectRead {
+                ino,
+                fblk,
+                slot,
+                leaf,
+            } => write!(f, "dread {ino} {fblk} {slot} {}", b(*leaf)),
+            Op::IndirectRead {
+                ino,
+                fblk,
+                slot,
+                leaf,
+                crc_ok,
+            } => {
                 write!(f, "iread {ino} {fblk} {slot} {} {}", b(*leaf), b(*crc_ok))
             }
             Op::Commit(i) => write!(f, "commit {i}"),
@@ -230,7 +301,9 @@ impl std::str::FromStr for Op {
     fn from_str(line: &str) -> Result<Op, String> {
         let w: Vec<&str> = line.split_whitespace().collect();
         let bad = || format!("bad op line: {line}");
-        let n = |i: usize| -> Result<u64, String> { w.get(i).and_then(|s| s.parse().ok()).ok_or_else(bad) };
+        let n = |i: usize| -> Result<u64, String> {
+            w.get(i).and_then(|s| s.parse().ok()).ok_or_else(bad)
+        };
         let s = |i: usize| -> Result<Slot, String> { Slot::parse(w.get(i).ok_or_else(bad)?) };
         let fl = |i: usize| -> Result<bool, String> { Ok(n(i)? != 0) };
         let kind = |i: usize| -> Result<FaultKind, String> {
@@ -247,9 +320,26 @@ impl std::str::FromStr for Op {
             "bnew" => Op::Bnew(s(1)?),
             "rel" => Op::Rel(s(1)?),
             "relflush" => Op::RelFlush(s(1)?),
-            "modify" => Op::Modify { slot: s(1)?, at: n(2)? as u16, len: n(3)? as u16, byte: n(4)? as u8, undo: fl(5)? },
-            "modvol" => Op::ModifyVol { vol: n(1)? as u8, at: n(2)? as u16, len: n(3)? as u16, byte: n(4)? as u8, undo: fl(5)? },
-            "node" => Op::Node { idx: n(1)? as u8, at: n(2)? as u16, byte: n(3)? as u8, undo: fl(4)? },
+            "modify" => Op::Modify {
+                slot: s(1)?,
+                at: n(2)? as u16,
+                len: n(3)? as u16,
+                byte: n(4)? as u8,
+                undo: fl(5)?,
+            },
+            "modvol" => Op::ModifyVol {
+                vol: n(1)? as u8,
+                at: n(2)? as u16,
+                len: n(3)? as u16,
+                byte: n(4)? as u8,
+                undo: fl(5)?,
+            },
+            "node" => Op::Node {
+                idx: n(1)? as u8,
+                at: n(2)? as u16,
+                byte: n(3)? as u8,
+                undo: fl(4)?,
+            },
             "flush" => Op::Flush { final_: fl(1)? },
             "waitall" => Op::WaitAll { doflush: fl(1)? },
             "flushsync" => Op::FlushSync,
@@ -260,16 +350,43 @@ impl std::str::FromStr for Op {
             "recycle" => Op::Recycle(n(1)? as u8),
             "syncer" => Op::Syncer,
             "vmshort" => Op::VmShortage(fl(1)?),
-            "dwrite" => Op::DirectWrite { ino: n(1)? as u8, fblk: n(2)? as u8, slot: s(3)?, byte: n(4)? as u8 },
-            "dread" => Op::DirectRead { ino: n(1)? as u8, fblk: n(2)? as u8, slot: s(3)?, leaf: fl(4)? },
-            "iread" => Op::IndirectRead { ino: n(1)? as u8, fblk: n(2)? as u8, slot: s(3)?, leaf: fl(4)?, crc_ok: fl(5)? },
+            "dwrite" => Op::DirectWrite {
+                ino: n(1)? as u8,
+                fblk: n(2)? as u8,
+                slot: s(3)?,
+                byte: n(4)? as u8,
+            },
+            "dread" => Op::DirectRead {
+                ino: n(1)? as u8,
+                fblk: n(2)? as u8,
+                slot: s(3)?,
+                leaf: fl(4)?,
+            },
+            "iread" => Op::IndirectRead {
+                ino: n(1)? as u8,
+                fblk: n(2)? as u8,
+                slot: s(3)?,
+                leaf: fl(4)?,
+                crc_ok: fl(5)?,
+            },
             "commit" => Op::Commit(n(1)? as u8),
-            "uncache" => Op::Uncache { ino: n(1)? as u8, fblk: n(2)? as u8, slot: s(3)? },
+            "uncache" => Op::Uncache {
+                ino: n(1)? as u8,
+                fblk: n(2)? as u8,
+                slot: s(3)?,
+            },
             "delbuf" => Op::DelBuffers(s(1)?),
             "clearerr" => Op::ClearError(s(1)?),
             "notmeta" => Op::NotMeta(s(1)?),
-            "fault" => Op::Fault { kind: kind(1)?, vol: n(2)? as u8, n: n(3)? as u8 },
-            "faultat" => Op::FaultAt { kind: kind(1)?, slot: s(2)? },
+            "fault" => Op::Fault {
+                kind: kind(1)?,
+                vol: n(2)? as u8,
+                n: n(3)? as u8,
+            },
+            "faultat" => Op::FaultAt {
+                kind: kind(1)?,
+                slot: s(2)?,
+            },
             "clearfaults" => Op::ClearFaults,
             _ => return Err(bad()),
         };
@@ -380,7 +497,10 @@ impl Scenario {
                 continue;
             }
             if let Some(v) = line.strip_prefix("seed ") {
-                seed = v.trim().parse().map_err(|_| format!("bad seed line: {line}"))?;
+                seed = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bad seed line: {line}"))?;
             } else if line.starts_with("setup") {
                 setup = Some(line.parse()?);
             } else {
@@ -403,7 +523,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0x5851_f42d_4c95_7f2d)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -414,7 +534,7 @@ impl Rng {
         if n == 0 {
             0
         } else {
-            self.next() % n
+            self.next_u64() % n
         }
     }
     pub fn chance(&mut self, per_mille: u64) -> bool {
@@ -462,7 +582,7 @@ pub fn generate(seed: u64, len: usize) -> Scenario {
         cluster: r.chance(700),
         verify: r.chance(800),
         write_cache: r.chance(700),
-        machine_seed: r.next(),
+        machine_seed: r.next_u64(),
     };
     let mut h = Holdings::default();
     let mut ops = Vec::with_capacity(len);
@@ -477,8 +597,16 @@ pub fn generate(seed: u64, len: usize) -> Scenario {
     while ops.len() < len {
         let any_slot = |r: &mut Rng| -> Slot {
             let zone = *r.pick(&zones);
-            let vol = if volumes > 1 && matches!(zone, Z::Large | Z::Small) { r.below(2) as u8 } else { 0 };
-            Slot { zone, vol, idx: r.below(slots as u64) as u8 }
+            let vol = if volumes > 1 && matches!(zone, Z::Large | Z::Small) {
+                r.below(2) as u8
+            } else {
+                0
+            };
+            Slot {
+                zone,
+                vol,
+                idx: r.below(slots as u64) as u8,
+            }
         };
         let held_slot = |r: &mut Rng, h: &Holdings| -> Option<Slot> {
             let v: Vec<Slot> = h.bufs.keys().copied().collect();
@@ -492,7 +620,11 @@ pub fn generate(seed: u64, len: usize) -> Scenario {
             let vol = if volumes > 1 { r.below(2) as u8 } else { 0 };
             // Front-end data uses indexes past the workload's own buffers
             // half of the time, so both aliasing and clean cases occur.
-            let idx = if r.chance(500) { r.below(slots as u64) } else { slots as u64 + r.below(2) } as u8;
+            let idx = if r.chance(500) {
+                r.below(slots as u64)
+            } else {
+                slots as u64 + r.below(2)
+            } as u8;
             Slot { zone, vol, idx }
         };
         let w = r.below(1000);
@@ -517,7 +649,13 @@ pub fn generate(seed: u64, len: usize) -> Scenario {
                 Some(s) if s.zone != Z::Undo => {
                     let len = *r.pick(&[1u16, 8, 64, 512, 4096]);
                     let at = r.below((16384 - len as u64) / 8) as u16 * 8;
-                    Op::Modify { slot: s, at, len, byte: r.next() as u8, undo: r.chance(500) }
+                    Op::Modify {
+                        slot: s,
+                        at,
+                        len,
+                        byte: r.next_u64() as u8,
+                        undo: r.chance(500),
+                    }
                 }
                 _ => continue,
             },
@@ -531,7 +669,13 @@ pub fn generate(seed: u64, len: usize) -> Scenario {
                     // structure: modifiable without changing the layout
                     // the I/O layer reads (vol_buf_beg...).
                     let at = 12288 + r.below((4096 - len as u64) / 4) as u16 * 4;
-                    Op::ModifyVol { vol, at, len, byte: r.next() as u8, undo: r.chance(500) }
+                    Op::ModifyVol {
+                        vol,
+                        at,
+                        len,
+                        byte: r.next_u64() as u8,
+                        undo: r.chance(500),
+                    }
                 } else {
                     Op::RelVol(vol)
                 }
@@ -539,11 +683,15 @@ pub fn generate(seed: u64, len: usize) -> Scenario {
             480..=529 => Op::Node {
                 idx: r.below(slots as u64 * 2) as u8,
                 at: 64 + r.below(64) as u16 * 8,
-                byte: r.next() as u8,
+                byte: r.next_u64() as u8,
                 undo: r.chance(600),
             },
-            530..=579 => Op::Flush { final_: r.chance(700) },
-            580..=594 => Op::WaitAll { doflush: r.chance(500) },
+            530..=579 => Op::Flush {
+                final_: r.chance(700),
+            },
+            580..=594 => Op::WaitAll {
+                doflush: r.chance(500),
+            },
             595..=604 => Op::FlushSync,
             605..=614 => Op::LimitBacklog,
             615..=684 => Op::IoOne,
@@ -558,7 +706,7 @@ pub fn generate(seed: u64, len: usize) -> Scenario {
                     ino: r.below(INODES as u64) as u8,
                     fblk: r.below(FBLKS as u64) as u8,
                     slot: data_slot(&mut r, zone),
-                    byte: r.next() as u8,
+                    byte: r.next_u64() as u8,
                 }
             }
             837..=861 => Op::DirectRead {
@@ -596,11 +744,22 @@ pub fn generate(seed: u64, len: usize) -> Scenario {
                 if !faults_on {
                     continue;
                 }
-                let kind = if r.chance(500) { FaultKind::Read } else { FaultKind::Write };
-                if r.chance(500) {
-                    Op::Fault { kind, vol: if volumes > 1 { r.below(2) as u8 } else { 0 }, n: 1 + r.below(2) as u8 }
+                let kind = if r.chance(500) {
+                    FaultKind::Read
                 } else {
-                    Op::FaultAt { kind, slot: any_slot(&mut r) }
+                    FaultKind::Write
+                };
+                if r.chance(500) {
+                    Op::Fault {
+                        kind,
+                        vol: if volumes > 1 { r.below(2) as u8 } else { 0 },
+                        n: 1 + r.below(2) as u8,
+                    }
+                } else {
+                    Op::FaultAt {
+                        kind,
+                        slot: any_slot(&mut r),
+                    }
                 }
             }
             _ => {

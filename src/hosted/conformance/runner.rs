@@ -10,7 +10,6 @@
 //! recorded as crashed / timed out with the child's message, and a new
 //! child continues with the next seed.
 
-use std::{format, vec, eprintln};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -19,6 +18,7 @@ use std::string::{String, ToString};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
+use std::{eprintln, format, vec};
 
 use super::ops::{generate, Scenario};
 
@@ -38,7 +38,12 @@ impl Impl {
         match self {
             Impl::Rust => vec!["--impl".into(), "rust".into()],
             Impl::C => vec!["--impl".into(), "c".into()],
-            Impl::So(p) => vec!["--impl".into(), "so".into(), "--so".into(), p.display().to_string()],
+            Impl::So(p) => vec![
+                "--impl".into(),
+                "so".into(),
+                "--so".into(),
+                p.display().to_string(),
+            ],
         }
     }
 
@@ -55,7 +60,10 @@ impl Impl {
 /// What one child said about one scenario.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Res {
-    Ok { lines: u64, hash: u64 },
+    Ok {
+        lines: u64,
+        hash: u64,
+    },
     /// The child died (panic, assertion, signal); its stderr tail.
     Crash(String),
     /// No answer within the timeout.
@@ -82,13 +90,24 @@ impl Res {
 }
 
 fn first_line(m: &str) -> String {
-    // The most useful line of a crash report is the panic message.
-    m.lines()
-        .find(|l| l.contains("panicked") || l.contains("panic"))
-        .or_else(|| m.lines().rev().find(|l| !l.trim().is_empty()))
-        .unwrap_or("")
-        .trim()
-        .to_string()
+    // The most useful line of a crash report is the panic message: the
+    // kernel's ("panic: ...") or else the one after Rust's "panicked at".
+    let lines: Vec<&str> = m.lines().collect();
+    let msg = lines
+        .iter()
+        .find(|l| l.starts_with("panic: "))
+        .copied()
+        .or_else(|| {
+            let i = lines.iter().position(|l| l.contains("panicked at"))?;
+            lines.get(i + 1).copied()
+        })
+        .or_else(|| lines.iter().rev().find(|l| !l.trim().is_empty()).copied())
+        .unwrap_or("");
+    let op = lines.iter().find_map(|l| l.strip_prefix("conformance child: panic during operation "));
+    match op {
+        Some(op) => format!("{} (operation {op})", msg.trim()),
+        None => msg.trim().to_string(),
+    }
 }
 
 /// Options of a comparison run.
@@ -154,7 +173,9 @@ fn spawn(exe: &Path, args: &[String]) -> std::io::Result<Running> {
                     // Keep the tail only.
                     if e.len() > 64 * 1024 {
                         let cut = e.len() - 32 * 1024;
-                        let cut = (cut..e.len()).find(|&i| e.is_char_boundary(i)).unwrap_or(e.len());
+                        let cut = (cut..e.len())
+                            .find(|&i| e.is_char_boundary(i))
+                            .unwrap_or(e.len());
                         e.replace_range(..cut, "");
                     }
                 }
@@ -195,11 +216,20 @@ pub fn run_batch(o: &Opts, imp: &Impl, first: u64, count: u64) -> BTreeMap<u64, 
     while next < end {
         let mut args = vec!["child".to_string()];
         args.extend(imp.args());
-        args.extend(["--batch".into(), next.to_string(), (end - next).to_string(), "--len".into(), o.len.to_string()]);
+        args.extend([
+            "--batch".into(),
+            next.to_string(),
+            (end - next).to_string(),
+            "--len".into(),
+            o.len.to_string(),
+        ]);
         let r = match spawn(&o.exe, &args) {
             Ok(r) => r,
             Err(e) => {
-                res.insert(next, Res::Crash(format!("cannot spawn {}: {e}", o.exe.display())));
+                res.insert(
+                    next,
+                    Res::Crash(format!("cannot spawn {}: {e}", o.exe.display())),
+                );
                 next += 1;
                 continue;
             }
@@ -214,7 +244,7 @@ pub fn run_batch(o: &Opts, imp: &Impl, first: u64, count: u64) -> BTreeMap<u64, 
                             res.insert(seed, Res::Ok { lines, hash });
                             next += 1;
                             deadline = Instant::now() + o.timeout;
-                            if o.verbose && next % 100 == 0 {
+                            if o.verbose && next.is_multiple_of(100) {
                                 eprintln!("conformance: {} seed {next}", imp.name());
                             }
                         }
@@ -269,14 +299,19 @@ pub fn run_one(o: &Opts, imp: &Impl, scenario: &Path, dump: Option<&Path>) -> Re
     };
     let deadline = Instant::now() + o.timeout;
     loop {
-        match r.rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        match r
+            .rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
             Ok(Some(l)) => {
                 if let Some((_, lines, hash)) = parse_ok(&l) {
                     let _ = finish_child(r);
                     return Res::Ok { lines, hash };
                 }
             }
-            Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => return Res::Crash(finish_child(r)),
+            Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Res::Crash(finish_child(r))
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = finish_child(r);
                 return Res::Timeout;
@@ -289,7 +324,10 @@ fn both(o: &Opts, sc_path: &Path, dumps: Option<(&Path, &Path)>) -> (Res, Res) {
     std::thread::scope(|s| {
         let a = s.spawn(|| run_one(o, &Impl::Rust, sc_path, dumps.map(|d| d.0)));
         let b = s.spawn(|| run_one(o, &o.c, sc_path, dumps.map(|d| d.1)));
-        (a.join().expect("runner thread"), b.join().expect("runner thread"))
+        (
+            a.join().expect("runner thread"),
+            b.join().expect("runner thread"),
+        )
     })
 }
 
@@ -302,14 +340,24 @@ pub fn first_difference(a: &[String], b: &[String], an: &str, bn: &str) -> Strin
     let n = a.len().min(b.len());
     let i = (0..n).find(|&i| a[i] != b[i]).unwrap_or(n);
     if i == n && a.len() == b.len() {
-        return "traces are identical".into();
+        return "  traces are identical (the same behaviour in both: a crash or hang here comes from the \
+                environment or the workload, not from a difference between the implementations)\n"
+            .into();
     }
     let mut s = String::new();
-    let op = a[..i.min(a.len())].iter().rev().find(|l| l.starts_with("OP "));
+    let op = a[..i.min(a.len())]
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("OP "));
     if let Some(op) = op {
         s.push_str(&format!("  during: {op}\n"));
     }
-    s.push_str(&format!("  first difference at trace line {} (of {} / {}):\n", i + 1, a.len(), b.len()));
+    s.push_str(&format!(
+        "  first difference at trace line {} (of {} / {}):\n",
+        i + 1,
+        a.len(),
+        b.len()
+    ));
     let from = i.saturating_sub(8);
     for l in &a[from..i] {
         s.push_str(&format!("      {l}\n"));
@@ -328,17 +376,25 @@ pub fn first_difference(a: &[String], b: &[String], an: &str, bn: &str) -> Strin
 }
 
 fn read_lines(p: &Path) -> Vec<String> {
-    std::fs::read_to_string(p).map(|t| t.lines().map(String::from).collect()).unwrap_or_default()
+    std::fs::read_to_string(p)
+        .map(|t| t.lines().map(String::from).collect())
+        .unwrap_or_default()
 }
 
 /// Delta debugging (ddmin) over the operations of `sc`, keeping the
 /// outcome kinds `(ka, kb)` and a divergence.
 fn shrink(o: &Opts, sc: &Scenario, ka: u8, kb: u8) -> (Scenario, usize) {
     let start = Instant::now();
-    let path = o.work.join(format!("shrink-{}-{}.scn", sc.seed, std::process::id()));
+    let path = o
+        .work
+        .join(format!("shrink-{}-{}.scn", sc.seed, std::process::id()));
     let mut tests = 0usize;
     let mut test = |ops: &[super::ops::Op]| -> bool {
-        let cand = Scenario { seed: sc.seed, setup: sc.setup.clone(), ops: ops.to_vec() };
+        let cand = Scenario {
+            seed: sc.seed,
+            setup: sc.setup.clone(),
+            ops: ops.to_vec(),
+        };
         if std::fs::write(&path, cand.to_text()).is_err() {
             return false;
         }
@@ -388,7 +444,14 @@ fn shrink(o: &Opts, sc: &Scenario, ka: u8, kb: u8) -> (Scenario, usize) {
         }
     }
     let _ = std::fs::remove_file(&path);
-    (Scenario { seed: sc.seed, setup: sc.setup.clone(), ops }, tests)
+    (
+        Scenario {
+            seed: sc.seed,
+            setup: sc.setup.clone(),
+            ops,
+        },
+        tests,
+    )
 }
 
 /// Full diagnosis of a diverging scenario: both outcomes, the first
@@ -397,8 +460,17 @@ fn shrink(o: &Opts, sc: &Scenario, ka: u8, kb: u8) -> (Scenario, usize) {
 pub fn diagnose(o: &Opts, sc: &Scenario, ra: &Res, rb: &Res) -> String {
     let mut rep = String::new();
     let cn = o.c.name();
-    rep.push_str(&format!("DIVERGENCE seed {} ({} ops, {})\n", sc.seed, sc.ops.len(), sc.setup));
-    rep.push_str(&format!("  rust: {}\n  {cn:>4}: {}\n", ra.short(), rb.short()));
+    rep.push_str(&format!(
+        "DIVERGENCE seed {} ({} ops, {})\n",
+        sc.seed,
+        sc.ops.len(),
+        sc.setup
+    ));
+    rep.push_str(&format!(
+        "  rust: {}\n  {cn:>4}: {}\n",
+        ra.short(),
+        rb.short()
+    ));
     for (name, r) in [("rust", ra), (cn, rb)] {
         if let Res::Crash(m) = r {
             let tail: Vec<&str> = m.lines().rev().take(12).collect();
@@ -412,7 +484,15 @@ pub fn diagnose(o: &Opts, sc: &Scenario, ra: &Res, rb: &Res) -> String {
     let scp = o.work.join(format!("seed-{}.scn", sc.seed));
     let _ = std::fs::write(&scp, sc.to_text());
     let da = o.work.join(format!("seed-{}.rust.trace", sc.seed));
-    let db = o.work.join(format!("seed-{}.{}.trace", sc.seed, if matches!(o.c, Impl::Rust) { "rust2" } else { "c" }));
+    let db = o.work.join(format!(
+        "seed-{}.{}.trace",
+        sc.seed,
+        if matches!(o.c, Impl::Rust) {
+            "rust2"
+        } else {
+            "c"
+        }
+    ));
     let (a2, b2) = both(o, &scp, Some((&da, &db)));
     if a2 != *ra || b2 != *rb {
         rep.push_str(&format!(
@@ -423,7 +503,12 @@ pub fn diagnose(o: &Opts, sc: &Scenario, ra: &Res, rb: &Res) -> String {
     }
     let (ta, tb) = (read_lines(&da), read_lines(&db));
     rep.push_str(&first_difference(&ta, &tb, "rust", cn));
-    rep.push_str(&format!("  traces: {} and {}\n  scenario: {}\n", da.display(), db.display(), scp.display()));
+    rep.push_str(&format!(
+        "  traces: {} and {}\n  scenario: {}\n",
+        da.display(),
+        db.display(),
+        scp.display()
+    ));
     if o.shrink && diverges(&a2, &b2) {
         let (small, tests) = shrink(o, sc, a2.kind(), b2.kind());
         let sp = o.work.join(format!("seed-{}.shrunk.scn", sc.seed));
@@ -441,8 +526,17 @@ pub fn diagnose(o: &Opts, sc: &Scenario, ra: &Res, rb: &Res) -> String {
         let sa = o.work.join(format!("seed-{}.shrunk.rust.trace", sc.seed));
         let sb = o.work.join(format!("seed-{}.shrunk.c.trace", sc.seed));
         let (x, y) = both(o, &sp, Some((&sa, &sb)));
-        rep.push_str(&format!("  shrunk: rust {} / {cn} {}\n", x.short(), y.short()));
-        rep.push_str(&first_difference(&read_lines(&sa), &read_lines(&sb), "rust", cn));
+        rep.push_str(&format!(
+            "  shrunk: rust {} / {cn} {}\n",
+            x.short(),
+            y.short()
+        ));
+        rep.push_str(&first_difference(
+            &read_lines(&sa),
+            &read_lines(&sb),
+            "rust",
+            cn,
+        ));
     }
     rep
 }
@@ -462,13 +556,22 @@ pub fn compare_seeds(o: &Opts) -> Summary {
     let (ra, rb) = std::thread::scope(|s| {
         let a = s.spawn(|| run_batch(o, &Impl::Rust, o.first_seed, o.seeds));
         let b = s.spawn(|| run_batch(o, &o.c, o.first_seed, o.seeds));
-        (a.join().expect("batch thread"), b.join().expect("batch thread"))
+        (
+            a.join().expect("batch thread"),
+            b.join().expect("batch thread"),
+        )
     });
     let mut div = 0u64;
     let mut reports = Vec::new();
     for seed in o.first_seed..o.first_seed + o.seeds {
-        let a = ra.get(&seed).cloned().unwrap_or(Res::Crash("no result".into()));
-        let b = rb.get(&seed).cloned().unwrap_or(Res::Crash("no result".into()));
+        let a = ra
+            .get(&seed)
+            .cloned()
+            .unwrap_or(Res::Crash("no result".into()));
+        let b = rb
+            .get(&seed)
+            .cloned()
+            .unwrap_or(Res::Crash("no result".into()));
         if diverges(&a, &b) {
             div += 1;
             if reports.len() < o.diagnose {
@@ -477,13 +580,23 @@ pub fn compare_seeds(o: &Opts) -> Summary {
                 eprintln!("{rep}");
                 reports.push(rep);
             } else {
-                let line = format!("DIVERGENCE seed {seed}: rust {} / {} {}", a.short(), o.c.name(), b.short());
+                let line = format!(
+                    "DIVERGENCE seed {seed}: rust {} / {} {}",
+                    a.short(),
+                    o.c.name(),
+                    b.short()
+                );
                 eprintln!("{line}");
                 reports.push(line);
             }
         }
     }
-    Summary { scenarios: o.seeds, divergences: div, reports, elapsed: start.elapsed() }
+    Summary {
+        scenarios: o.seeds,
+        divergences: div,
+        reports,
+        elapsed: start.elapsed(),
+    }
 }
 
 /// Replays one scenario file through both implementations and reports.
@@ -499,5 +612,10 @@ pub fn replay(o: &Opts, path: &Path) -> Result<Summary, String> {
         eprintln!("{rep}");
         reports.push(rep);
     }
-    Ok(Summary { scenarios: 1, divergences: d as u64, reports, elapsed: start.elapsed() })
+    Ok(Summary {
+        scenarios: 1,
+        divergences: d as u64,
+        reports,
+        elapsed: start.elapsed(),
+    })
 }

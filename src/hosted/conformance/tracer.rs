@@ -20,12 +20,12 @@
 //! A trace is either kept (dump mode: lines written to a file as they
 //! come, so a crash leaves the prefix) or only hashed (batch mode).
 
-use std::{format};
 use core::ffi::{c_char, c_int, c_void};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use std::boxed::Box;
 use std::fmt::Write as _;
+use std::format;
 use std::io::Write as _;
 use std::string::String;
 use std::sync::{Arc, Mutex};
@@ -84,7 +84,8 @@ pub fn finish() -> (u64, u64, Vec<String>) {
 pub fn line(s: &str) {
     let mut g = COLLECTOR.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(c) = g.as_mut() {
-        c.hash = (c.hash.rotate_left(5) ^ super::exec::hash_bytes(s.as_bytes())).wrapping_mul(FNV_PRIME);
+        c.hash =
+            (c.hash.rotate_left(5) ^ super::exec::hash_bytes(s.as_bytes())).wrapping_mul(FNV_PRIME);
         c.count += 1;
         if let Some(o) = c.out.as_mut() {
             let _ = o.write_all(s.as_bytes());
@@ -115,7 +116,10 @@ pub fn set_op(i: Option<usize>) {
 
 /// The operation being executed.
 pub fn current_op() -> Option<usize> {
-    COLLECTOR.try_lock().ok().and_then(|g| g.as_ref().and_then(|c| c.op_index))
+    COLLECTOR
+        .try_lock()
+        .ok()
+        .and_then(|g| g.as_ref().and_then(|c| c.op_index))
 }
 
 // ---------------------------------------------------------------------
@@ -126,7 +130,10 @@ fn obj_str(o: &ObjId) -> String {
     match o {
         ObjId::Named(n) => n.clone(),
         ObjId::Vnode(v) => format!("vn{v}"),
-        ObjId::Anon(a) => format!("anon{a}"),
+        // Unnamed objects are stack placemarkers (hammer_io_wait_all's
+        // dummy io): their addresses depend on each implementation's
+        // stack frames, so their numbering is not compared.
+        ObjId::Anon(_) => "anon".into(),
     }
 }
 
@@ -138,7 +145,10 @@ pub fn mask_pointers(t: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'0' && i + 1 < b.len() && b[i + 1] == b'x' {
-            let n = b[i + 2..].iter().take_while(|c| c.is_ascii_hexdigit()).count();
+            let n = b[i + 2..]
+                .iter()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .count();
             if n >= 9 {
                 out.push_str("0x<ptr>");
                 i += 2 + n;
@@ -196,7 +206,11 @@ pub fn kernel_line(e: &Event) -> String {
 /// the atomics (counters are compared), crc32 (the CRCs land in the data
 /// that is compared; the port uses crc32fast) and memory copies.
 pub fn judged_by_effect(func: &str) -> bool {
-    func.starts_with("atomic_") || matches!(func, "crc32" | "crc32_ext" | "bcopy" | "bzero" | "memcpy" | "memmove" | "memset")
+    func.starts_with("atomic_")
+        || matches!(
+            func,
+            "crc32" | "crc32_ext" | "bcopy" | "bzero" | "memcpy" | "memmove" | "memset"
+        )
 }
 
 /// Installs the kernel trace sink feeding the collector.
@@ -231,8 +245,15 @@ pub unsafe fn io_id(io: *const ffi::hammer_io) -> String {
             ffi::HAMMER_STRUCTURE_DUMMY => 'X',
             _ => '?',
         };
-        let vol = if (*io).volume.is_null() { -1 } else { (*(*io).volume).vol_no };
-        format!("{t}{vol}:{:x}", (*io).offset as u64 & ffi::HAMMER_OFF_SHORT_MASK)
+        let vol = if (*io).volume.is_null() {
+            -1
+        } else {
+            (*(*io).volume).vol_no
+        };
+        format!(
+            "{t}{vol}:{:x}",
+            (*io).offset as u64 & ffi::HAMMER_OFF_SHORT_MASK
+        )
     }
 }
 
@@ -250,7 +271,11 @@ pub unsafe fn buf_id(bp: *const ffi::buf) -> String {
     unsafe {
         let vp = (*bp).b_vp;
         let vn = if vp.is_null() { 0 } else { kern::vnode_id(vp) };
-        format!("{vn}:{:x}:{:x}", (*bp).b_bio_array[0].bio_offset, (*bp).b_bcount)
+        format!(
+            "{vn}:{:x}:{:x}",
+            (*bp).b_bio_array[0].bio_offset,
+            (*bp).b_bcount
+        )
     }
 }
 
@@ -300,7 +325,10 @@ unsafe fn tree_name(io: *const ffi::hammer_io) -> &'static str {
 /// # Safety
 ///
 /// `hmp` is live.
-pub unsafe fn root_name(hmp: ffi::hammer_mount_t, r: *const ffi::hammer_mod_rb_tree) -> &'static str {
+pub unsafe fn root_name(
+    hmp: ffi::hammer_mount_t,
+    r: *const ffi::hammer_mod_rb_tree,
+) -> &'static str {
     // SAFETY: only addresses are compared.
     unsafe {
         if r == core::ptr::addr_of!((*hmp).volu_root) {
@@ -358,7 +386,10 @@ static INNER: AtomicPtr<IoImpl> = AtomicPtr::new(null_mut());
 
 fn inner() -> &'static IoImpl {
     let p = INNER.load(Ordering::Acquire);
-    assert!(!p.is_null(), "conformance: tracing implementation used before install");
+    assert!(
+        !p.is_null(),
+        "conformance: tracing implementation used before install"
+    );
     // SAFETY: set once from a leaked Box and never freed.
     unsafe { &*p }
 }
@@ -378,25 +409,56 @@ pub unsafe fn name_io(io: *const ffi::hammer_io) {
     }
     // SAFETY: caller contract.
     let key = unsafe {
-        let vol = if (*io).volume.is_null() { -1 } else { (*(*io).volume).vol_no };
-        ((*io).type_ as u32, vol, (*io).offset)
+        let vol = if (*io).volume.is_null() {
+            -1
+        } else {
+            (*(*io).volume).vol_no
+        };
+        ((*io).type_, vol, (*io).offset)
     };
-    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    let names = names.get_or_insert_with(std::collections::HashMap::new);
+    let mut guard = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    let names = guard.get_or_insert_with(std::collections::HashMap::new);
     if names.get(&(io as usize)) != Some(&key) {
         names.insert(io as usize, key);
-        // SAFETY: caller contract.
-        let id = unsafe { io_id(io) };
-        kern::trace::name_object(io as *const c_void, &format!("io:{id}"));
+        drop(guard);
+        // SAFETY: caller contract; only the lock's address is computed.
+        let (id, lk) = unsafe { (io_id(io), core::ptr::addr_of!((*io).lock)) };
+        // The lock first: were it the io's first field it would share
+        // the address, and the io's name must win.
+        name(lk as *const c_void, &format!("io:{id}.lock"));
+        name(io as *const c_void, &format!("io:{id}"));
     }
 }
 
 type NameKey = (u32, i32, i64);
 static NAMES: Mutex<Option<std::collections::HashMap<usize, NameKey>>> = Mutex::new(None);
 
-/// Forgets which addresses were named (a new machine starts).
+/// Every address this process has named in kernel events.
+static NAMED: Mutex<Option<std::collections::HashSet<usize>>> = Mutex::new(None);
+
+/// Names the object at `p` in kernel events (and remembers the address so
+/// that [`forget_names`] can neutralise it for the next machine).
+pub fn name(p: *const c_void, n: &str) {
+    NAMED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(Default::default)
+        .insert(p as usize);
+    kern::trace::name_object(p, n);
+}
+
+/// A new machine starts: names given to addresses under the previous one
+/// must not label whatever lives there now. The kernel trace keeps names
+/// across boots, so every address named so far is renamed `anon`, which is
+/// how an unnamed object prints (their numbers are not compared); objects
+/// of the new machine get their names before they appear in events.
 pub fn forget_names() {
     *NAMES.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    if let Some(set) = NAMED.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        for &a in set {
+            kern::trace::name_object(a as *const c_void, "anon");
+        }
+    }
 }
 
 /// Whether objects get names in kernel events (see `exec`).
@@ -409,7 +471,11 @@ unsafe fn st(io: *const ffi::hammer_io) -> String {
     unsafe { io_state(io) }
 }
 
-unsafe extern "C-unwind" fn w_init(io: ffi::hammer_io_t, volume: ffi::hammer_volume_t, t: ffi::hammer_io_type) {
+unsafe extern "C-unwind" fn w_init(
+    io: ffi::hammer_io_t,
+    volume: ffi::hammer_volume_t,
+    t: ffi::hammer_io_type,
+) {
     // SAFETY: forwarded; the io is identified after init (it may be fresh).
     unsafe {
         rec(format!("C io_init vol={} type={t}", (*volume).vol_no));
@@ -419,11 +485,19 @@ unsafe extern "C-unwind" fn w_init(io: ffi::hammer_io_t, volume: ffi::hammer_vol
     }
 }
 
-unsafe extern "C-unwind" fn w_read(devvp: *mut ffi::vnode, io: *mut ffi::hammer_io, limit: c_int) -> c_int {
+unsafe extern "C-unwind" fn w_read(
+    devvp: *mut ffi::vnode,
+    io: *mut ffi::hammer_io,
+    limit: c_int,
+) -> c_int {
     // SAFETY: forwarded.
     unsafe {
         name_io(io);
-        rec(format!("C io_read vn{} {} limit={limit:x}", kern::vnode_id(devvp), io_id(io)));
+        rec(format!(
+            "C io_read vn{} {} limit={limit:x}",
+            kern::vnode_id(devvp),
+            io_id(io)
+        ));
         let r = (inner().read)(devvp, io, limit);
         rec(format!("R io_read {r} | {}", st(io)));
         r
@@ -444,14 +518,21 @@ unsafe extern "C-unwind" fn w_new(devvp: *mut ffi::vnode, io: *mut ffi::hammer_i
     // SAFETY: forwarded.
     unsafe {
         name_io(io);
-        rec(format!("C io_new vn{} {}", kern::vnode_id(devvp), io_id(io)));
+        rec(format!(
+            "C io_new vn{} {}",
+            kern::vnode_id(devvp),
+            io_id(io)
+        ));
         let r = (inner().new)(devvp, io);
         rec(format!("R io_new {r} | {}", st(io)));
         r
     }
 }
 
-unsafe extern "C-unwind" fn w_inval(volume: ffi::hammer_volume_t, zone2: ffi::hammer_off_t) -> c_int {
+unsafe extern "C-unwind" fn w_inval(
+    volume: ffi::hammer_volume_t,
+    zone2: ffi::hammer_off_t,
+) -> c_int {
     // SAFETY: forwarded.
     unsafe {
         rec(format!("C io_inval vol={} {zone2:x}", (*volume).vol_no));
@@ -492,10 +573,20 @@ unsafe extern "C-unwind" fn w_wait(io: *mut ffi::hammer_io) {
     }
 }
 
-unsafe extern "C-unwind" fn w_wait_all(hmp: ffi::hammer_mount_t, ident: *const c_char, doflush: c_int) {
+unsafe extern "C-unwind" fn w_wait_all(
+    hmp: ffi::hammer_mount_t,
+    ident: *const c_char,
+    doflush: c_int,
+) {
     // SAFETY: forwarded.
     unsafe {
-        let id = if ident.is_null() { String::new() } else { core::ffi::CStr::from_ptr(ident).to_string_lossy().into_owned() };
+        let id = if ident.is_null() {
+            String::new()
+        } else {
+            core::ffi::CStr::from_ptr(ident)
+                .to_string_lossy()
+                .into_owned()
+        };
         rec(format!("C io_wait_all {id} doflush={doflush}"));
         (inner().wait_all)(hmp, ident, doflush);
         rec(format!("R io_wait_all | {}", mount_state(hmp)));
@@ -536,31 +627,55 @@ unsafe fn record_id(r: ffi::hammer_record_t) -> String {
     }
 }
 
-unsafe extern "C-unwind" fn w_direct_read(hmp: ffi::hammer_mount_t, bio: *mut ffi::bio, leaf: ffi::hammer_btree_leaf_elm_t) -> c_int {
+unsafe extern "C-unwind" fn w_direct_read(
+    hmp: ffi::hammer_mount_t,
+    bio: *mut ffi::bio,
+    leaf: ffi::hammer_btree_leaf_elm_t,
+) -> c_int {
     // SAFETY: forwarded.
     unsafe {
-        rec(format!("C io_direct_read {} {}", bio_id(bio), leaf_id(leaf)));
+        rec(format!(
+            "C io_direct_read {} {}",
+            bio_id(bio),
+            leaf_id(leaf)
+        ));
         let r = (inner().direct_read)(hmp, bio, leaf);
         rec(format!("R io_direct_read {r}"));
         r
     }
 }
 
-unsafe extern "C-unwind" fn w_indirect_read(hmp: ffi::hammer_mount_t, bio: *mut ffi::bio, leaf: ffi::hammer_btree_leaf_elm_t) -> c_int {
+unsafe extern "C-unwind" fn w_indirect_read(
+    hmp: ffi::hammer_mount_t,
+    bio: *mut ffi::bio,
+    leaf: ffi::hammer_btree_leaf_elm_t,
+) -> c_int {
     // SAFETY: forwarded.
     unsafe {
-        rec(format!("C io_indirect_read {} {}", bio_id(bio), leaf_id(leaf)));
+        rec(format!(
+            "C io_indirect_read {} {}",
+            bio_id(bio),
+            leaf_id(leaf)
+        ));
         let r = (inner().indirect_read)(hmp, bio, leaf);
         rec(format!("R io_indirect_read {r}"));
         r
     }
 }
 
-unsafe extern "C-unwind" fn w_direct_write(hmp: ffi::hammer_mount_t, bio: *mut ffi::bio, record: ffi::hammer_record_t) -> c_int {
+unsafe extern "C-unwind" fn w_direct_write(
+    hmp: ffi::hammer_mount_t,
+    bio: *mut ffi::bio,
+    record: ffi::hammer_record_t,
+) -> c_int {
     // SAFETY: forwarded. The record may be destroyed by the call (error
     // path), so it is identified before only.
     unsafe {
-        rec(format!("C io_direct_write {} {}", bio_id(bio), record_id(record)));
+        rec(format!(
+            "C io_direct_write {} {}",
+            bio_id(bio),
+            record_id(record)
+        ));
         let r = (inner().direct_write)(hmp, bio, record);
         rec(format!("R io_direct_write {r}"));
         r
@@ -576,7 +691,10 @@ unsafe extern "C-unwind" fn w_direct_wait(record: ffi::hammer_record_t) {
     }
 }
 
-unsafe extern "C-unwind" fn w_direct_uncache(hmp: ffi::hammer_mount_t, leaf: ffi::hammer_btree_leaf_elm_t) {
+unsafe extern "C-unwind" fn w_direct_uncache(
+    hmp: ffi::hammer_mount_t,
+    leaf: ffi::hammer_btree_leaf_elm_t,
+) {
     // SAFETY: forwarded.
     unsafe {
         rec(format!("C io_direct_uncache {}", leaf_id(leaf)));
@@ -683,7 +801,12 @@ unsafe fn rel(base: *mut c_void, ondisk: *mut c_void) -> String {
     }
 }
 
-unsafe extern "C-unwind" fn w_modify_volume(t: ffi::hammer_transaction_t, v: ffi::hammer_volume_t, base: *mut c_void, len: c_int) {
+unsafe extern "C-unwind" fn w_modify_volume(
+    t: ffi::hammer_transaction_t,
+    v: ffi::hammer_volume_t,
+    base: *mut c_void,
+    len: c_int,
+) {
     // SAFETY: forwarded.
     unsafe {
         let io = core::ptr::addr_of_mut!((*v).io);
@@ -698,7 +821,12 @@ unsafe extern "C-unwind" fn w_modify_volume(t: ffi::hammer_transaction_t, v: ffi
     }
 }
 
-unsafe extern "C-unwind" fn w_modify_buffer(t: ffi::hammer_transaction_t, b: ffi::hammer_buffer_t, base: *mut c_void, len: c_int) {
+unsafe extern "C-unwind" fn w_modify_buffer(
+    t: ffi::hammer_transaction_t,
+    b: ffi::hammer_buffer_t,
+    base: *mut c_void,
+    len: c_int,
+) {
     // SAFETY: forwarded.
     unsafe {
         let io = core::ptr::addr_of_mut!((*b).io);
@@ -762,7 +890,11 @@ unsafe extern "C-unwind" fn w_mod_remove_color(head: *mut ModHead, parent: *mut 
 unsafe extern "C-unwind" fn w_mod_remove(head: *mut ModHead, elm: *mut Io) -> *mut Io {
     // SAFETY: forwarded.
     unsafe {
-        rec(format!("C mod_remove {} {}", head_name(head, elm), io_id(elm)));
+        rec(format!(
+            "C mod_remove {} {}",
+            head_name(head, elm),
+            io_id(elm)
+        ));
         let r = (inner().mod_remove)(head, elm);
         rec(format!("R mod_remove {}", io_id(r)));
         r
@@ -772,7 +904,11 @@ unsafe extern "C-unwind" fn w_mod_remove(head: *mut ModHead, elm: *mut Io) -> *m
 unsafe extern "C-unwind" fn w_mod_insert(head: *mut ModHead, elm: *mut Io) -> *mut Io {
     // SAFETY: forwarded.
     unsafe {
-        rec(format!("C mod_insert {} {}", head_name(head, elm), io_id(elm)));
+        rec(format!(
+            "C mod_insert {} {}",
+            head_name(head, elm),
+            io_id(elm)
+        ));
         let r = (inner().mod_insert)(head, elm);
         rec(format!("R mod_insert {}", io_id(r)));
         r
@@ -788,7 +924,12 @@ unsafe extern "C-unwind" fn w_mod_find(head: *mut ModHead, elm: *mut Io) -> *mut
     }
 }
 
-unsafe extern "C-unwind" fn w_mod_scan(head: *mut ModHead, scancmp: ScanFn<Io>, cb: ScanFn<Io>, data: *mut c_void) -> c_int {
+unsafe extern "C-unwind" fn w_mod_scan(
+    head: *mut ModHead,
+    scancmp: ScanFn<Io>,
+    cb: ScanFn<Io>,
+    data: *mut c_void,
+) -> c_int {
     // SAFETY: forwarded.
     unsafe {
         rec("C mod_scan".into());
@@ -820,7 +961,11 @@ unsafe extern "C-unwind" fn w_mod_minmax(head: *mut ModHead, val: c_int) -> *mut
     // SAFETY: forwarded.
     unsafe {
         let r = (inner().mod_minmax)(head, val);
-        rec(format!("C mod_minmax {} {val} -> {}", head_name(head, r), io_id(r)));
+        rec(format!(
+            "C mod_minmax {} {val} -> {}",
+            head_name(head, r),
+            io_id(r)
+        ));
         r
     }
 }
@@ -883,7 +1028,11 @@ pub fn tracing_impl(imp: IoImpl) -> IoImpl {
 /// # Safety
 ///
 /// The tree is well-formed and its elements live.
-pub unsafe fn rb_inorder<T>(root: *mut T, kids: impl Fn(*mut T) -> (*mut T, *mut T), out: &mut Vec<*mut T>) {
+pub unsafe fn rb_inorder<T>(
+    root: *mut T,
+    kids: impl Fn(*mut T) -> (*mut T, *mut T),
+    out: &mut Vec<*mut T>,
+) {
     let mut stack: Vec<*mut T> = Vec::new();
     let mut cur = root;
     let mut guard = 0usize;
@@ -892,7 +1041,10 @@ pub unsafe fn rb_inorder<T>(root: *mut T, kids: impl Fn(*mut T) -> (*mut T, *mut
             stack.push(cur);
             cur = kids(cur).0;
             guard += 1;
-            assert!(guard < 1_000_000, "conformance: RB tree walk does not terminate (corrupt tree)");
+            assert!(
+                guard < 1_000_000,
+                "conformance: RB tree walk does not terminate (corrupt tree)"
+            );
         }
         match stack.pop() {
             None => break,
@@ -913,7 +1065,11 @@ pub unsafe fn mod_tree(head: *mut ffi::hammer_mod_rb_tree) -> Vec<*mut ffi::hamm
     let mut v = Vec::new();
     // SAFETY: caller contract.
     unsafe {
-        rb_inorder((*head).rbh_root, |n| ((*n).rb_node.rbe_left, (*n).rb_node.rbe_right), &mut v);
+        rb_inorder(
+            (*head).rbh_root,
+            |n| ((*n).rb_node.rbe_left, (*n).rb_node.rbe_right),
+            &mut v,
+        );
     }
     v
 }
@@ -930,9 +1086,17 @@ pub unsafe fn check_mod_tree(head: *mut ffi::hammer_mod_rb_tree, name: &str) -> 
     unsafe {
         fn key(io: *mut ffi::hammer_io) -> u64 {
             // SAFETY: live element (caller of check_mod_tree).
-            unsafe { (((*io).offset as u64 & ffi::HAMMER_OFF_SHORT_MASK) << 8) | (*(*io).volume).vol_no as u64 }
+            unsafe {
+                (((*io).offset as u64 & ffi::HAMMER_OFF_SHORT_MASK) << 8)
+                    | (*(*io).volume).vol_no as u64
+            }
         }
-        fn walk(n: *mut ffi::hammer_io, parent: *mut ffi::hammer_io, errs: &mut Vec<String>, name: &str) -> i32 {
+        fn walk(
+            n: *mut ffi::hammer_io,
+            parent: *mut ffi::hammer_io,
+            errs: &mut Vec<String>,
+            name: &str,
+        ) -> i32 {
             if n.is_null() {
                 return 1;
             }
@@ -961,12 +1125,20 @@ pub unsafe fn check_mod_tree(head: *mut ffi::hammer_mod_rb_tree, name: &str) -> 
         let v = mod_tree(head);
         for w in v.windows(2) {
             if key(w[0]) >= key(w[1]) {
-                errs.push(format!("{name}: out of order {} {}", io_id(w[0]), io_id(w[1])));
+                errs.push(format!(
+                    "{name}: out of order {} {}",
+                    io_id(w[0]),
+                    io_id(w[1])
+                ));
             }
         }
         for &io in &v {
             if root_name((*io).hmp, (*io).mod_root) != name {
-                errs.push(format!("{name}: {} has mod_root {}", io_id(io), tree_name(io)));
+                errs.push(format!(
+                    "{name}: {} has mod_root {}",
+                    io_id(io),
+                    tree_name(io)
+                ));
             }
         }
     }
@@ -1028,6 +1200,11 @@ pub fn counters_line() -> String {
 /// Every buffer of the machine: identity, flags, queue, lock owner, the
 /// io on its b_dep, command and error.
 pub fn buffers_lines() -> Vec<String> {
+    buffers_keyed().into_iter().map(|x| x.1).collect()
+}
+
+/// [`buffers_lines`] keyed by buffer identity.
+pub fn buffers_keyed() -> Vec<(String, String)> {
     let mut v: Vec<_> = kern::buffers()
         .into_iter()
         .map(|b| {
@@ -1036,6 +1213,7 @@ pub fn buffers_lines() -> Vec<String> {
             let dep = unsafe { io_id(b.dep_first as *const ffi::hammer_io) };
             (
                 (b.id.vnode, b.id.offset),
+                format!("{}:{:x}", b.id.vnode, b.id.offset),
                 format!(
                     "buf {}:{:x}:{:x} fl={:x} q={:?} lk={:?} dep={} cmd={} err={} b2={:x} ops={}",
                     b.id.vnode,
@@ -1053,6 +1231,6 @@ pub fn buffers_lines() -> Vec<String> {
             )
         })
         .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v.into_iter().map(|x| x.1).collect()
+    v.sort_by_key(|a| a.0);
+    v.into_iter().map(|x| (x.1, x.2)).collect()
 }
