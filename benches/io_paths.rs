@@ -372,7 +372,10 @@ struct ModTreePath {
 
 impl Path for ModTreePath {
     fn name(&self) -> String {
-        format!("mod tree RB_INSERT + RB_REMOVE ({} ios)", self.ios.len().max(256))
+        format!(
+            "mod tree RB_INSERT + RB_REMOVE ({} ios)",
+            self.ios.len().max(256)
+        )
     }
     fn setup(&mut self, imp: IoImpl, quick: bool) -> u64 {
         self.imp = Some(imp);
@@ -443,7 +446,10 @@ struct Row {
 }
 
 fn bench(path: &mut dyn Path, imps: &[IoImpl], o: Opts, unit: u64) -> Row {
-    let mut results: Vec<(&'static str, Series)> = imps.iter().map(|i| (i.name, Series { ns: Vec::new() })).collect();
+    let mut results: Vec<(&'static str, Series)> = imps
+        .iter()
+        .map(|i| (i.name, Series { ns: Vec::new() }))
+        .collect();
     let blocks = 2;
     let per_block = o.samples.div_ceil(blocks).max(1);
     let warmup = if o.quick { 1 } else { 3 };
@@ -455,7 +461,10 @@ fn bench(path: &mut dyn Path, imps: &[IoImpl], o: Opts, unit: u64) -> Row {
             }
             for _ in 0..per_block {
                 let d = path.batch(n);
-                results[k].1.ns.push(d.as_nanos() as f64 / (n * unit) as f64);
+                results[k]
+                    .1
+                    .ns
+                    .push(d.as_nanos() as f64 / (n * unit) as f64);
             }
             path.teardown();
         }
@@ -468,7 +477,10 @@ fn bench(path: &mut dyn Path, imps: &[IoImpl], o: Opts, unit: u64) -> Row {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut o = Opts { samples: 20, quick: false };
+    let mut o = Opts {
+        samples: 20,
+        quick: false,
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -560,7 +572,11 @@ fn main() {
 
 fn print_row(r: &Row) {
     println!("{}", r.name);
-    let reference = r.results.iter().find(|(n, _)| *n == "reference").map(|(_, s)| s.median());
+    let reference = r
+        .results
+        .iter()
+        .find(|(n, _)| *n == "reference")
+        .map(|(_, s)| s.median());
     for (name, s) in &r.results {
         let (p10, p50, p90) = (s.pct(0.1), s.median(), s.pct(0.9));
         let spread = 100.0 * (p90 - p10) / 2.0 / p50;

@@ -49,7 +49,10 @@ both!(init_sets_volume_mount_and_type, |imp| {
 /// The state `hammer_io_read` leaves a freshly read io and its buffer in.
 fn assert_freshly_read(imp: IoImpl, m: &Mount, io: *mut ffi::hammer_io, what: &str) {
     let s = io_snap(m, io);
-    assert!(s.has_bp && !s.released && !s.modified && !s.running && !s.waiting, "{what}: {s:?}");
+    assert!(
+        s.has_bp && !s.released && !s.modified && !s.running && !s.waiting,
+        "{what}: {s:?}"
+    );
     let bs = bsnap(bp_of(io));
     assert_eq!(bs.ops, imp.bioops, "{what}: b_ops = &hammer_bioops");
     assert_eq!(bs.dep_first as usize, io as usize, "{what}: io on b_dep");
@@ -83,7 +86,11 @@ both!(read_cold_uses_bread_without_clustering, |imp| {
     let b = m.bread(off).expect("bread");
     trace::set_sink(None);
     drop(rec);
-    assert_eq!(*seen.lock().unwrap(), vec![BUFSIZE as i64], "counted while reading");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![BUFSIZE as i64],
+        "counted while reading"
+    );
     let io = b.io();
     assert_freshly_read(imp, &m, io, "meta");
     assert_eq!(b.read(), data);
@@ -163,7 +170,10 @@ both!(read_hot_does_nothing, |imp| {
     assert_eq!(r, 0);
     assert_eq!(io_snap(&m, io), before);
     assert_eq!(bsnap(bp_of(io)).flags, bs0.flags);
-    assert_eq!(calls(&ev, "breadnx") + calls(&ev, "cluster_readx") + calls(&ev, "getblk"), 0);
+    assert_eq!(
+        calls(&ev, "breadnx") + calls(&ev, "cluster_readx") + calls(&ev, "getblk"),
+        0
+    );
     m.rel_buffer(b);
     finish(m);
 });
@@ -196,7 +206,10 @@ both!(read_debug_trace_names_each_type, |imp| {
         (m.offset(Zone::Undo, 0, 5), "undo"),
     ] {
         let b = m.bread(off).expect(name);
-        want.push(format!("doff {:016x} {name}\n", bsnap(bp_of(b.io())).bio2_offset));
+        want.push(format!(
+            "doff {:016x} {name}\n",
+            bsnap(bp_of(b.io())).bio2_offset
+        ));
         keep.push(b);
     }
     // The freemap zone cannot be read through hammer_bread in the hosted
@@ -205,8 +218,14 @@ both!(read_debug_trace_names_each_type, |imp| {
     let dev_off = (m.layout().buf_beg + 0x4000) as i64;
     let sa = Standalone::new(imp, &m, 0, ffi::HAMMER_STRUCTURE_META_BUFFER, fm, dev_off);
     // SAFETY: our standalone io.
-    assert_eq!(unsafe { (imp.read)(devvp(&m, 0), sa.io(), ffi::HAMMER_BUFSIZE) }, 0);
-    want.push(format!("doff {:016x} freemap\n", bsnap(bp_of(sa.io())).bio2_offset));
+    assert_eq!(
+        unsafe { (imp.read)(devvp(&m, 0), sa.io(), ffi::HAMMER_BUFSIZE) },
+        0
+    );
+    want.push(format!(
+        "doff {:016x} freemap\n",
+        bsnap(bp_of(sa.io())).bio2_offset
+    ));
     sa.destroy(imp);
 
     // B_IODEBUG is whatever the last vn_strategy left: a buffer someone
@@ -232,7 +251,10 @@ both!(read_debug_trace_names_each_type, |imp| {
     }
     assert!(bflag(bp, ffi::B_IODEBUG));
     let b = m.bread(other).expect("read by someone else");
-    want.push(format!("doff {:016x} data\n", bsnap(bp_of(b.io())).bio2_offset));
+    want.push(format!(
+        "doff {:016x} data\n",
+        bsnap(bp_of(b.io())).bio2_offset
+    ));
     assert_freshly_read(imp, &m, b.io(), "B_IODEBUG left set");
     keep.push(b);
     // ... while data found in the page cache is not.
@@ -289,9 +311,16 @@ both!(read_error_still_sets_up_the_buffer, |imp| {
     }
     let c1 = globals::counters();
     assert_eq!(c1.io_running_read, c0.io_running_read);
-    assert_eq!(c1.disk_read, c0.disk_read + BUFSIZE as i64, "counted anyway");
+    assert_eq!(
+        c1.disk_read,
+        c0.disk_read + BUFSIZE as i64,
+        "counted anyway"
+    );
     sa.destroy(imp);
-    assert!(kern::lookup(devvp(&m, 0), dev_off as i64).is_none(), "B_ERROR: thrown away");
+    assert!(
+        kern::lookup(devvp(&m, 0), dev_off as i64).is_none(),
+        "B_ERROR: thrown away"
+    );
 
     // Through hammer_bread: the error comes back and no structure stays.
     m.devices()[0].add_fault(Fault::at(FaultOp::Read, dev_off, BUFSIZE as u64).times(1));
@@ -323,14 +352,21 @@ both!(new_fresh_buffer_is_zeroed_and_modified, |imp| {
         let b = m.bnew(off).expect("bnew");
         let io = b.io();
         let s = io_snap(&m, io);
-        assert!(s.has_bp && !s.released && s.modified && !s.running && !s.waiting, "{z:?}: {s:?}");
+        assert!(
+            s.has_bp && !s.released && s.modified && !s.running && !s.waiting,
+            "{z:?}: {s:?}"
+        );
         assert_eq!(s.modify_refs, 0, "{z:?}: modified without a modify ref");
         assert_eq!(s.root, root, "{z:?}");
         let bs = bsnap(bp_of(io));
         assert_eq!(bs.ops, imp.bioops);
         assert_eq!(bs.dep_first as usize, io as usize);
         assert_eq!(bs.lock, LockOwner::Kernel);
-        assert_eq!(b.read(), vec![0u8; BUFSIZE], "{z:?}: vfs_bio_clrbuf zeroed it");
+        assert_eq!(
+            b.read(),
+            vec![0u8; BUFSIZE],
+            "{z:?}: vfs_bio_clrbuf zeroed it"
+        );
         assert_eq!(m.devices()[0].stats().reads, reads, "{z:?}: nothing read");
         let grow = if locked { BUFSIZE as i64 } else { 0 };
         assert_eq!(locked_dirty_space(&m), lds + grow, "{z:?}");
@@ -424,13 +460,21 @@ both!(notmeta_sets_b_notmeta_once, |imp| {
     unsafe { (imp.notmeta)(b.as_ptr()) };
     let ev = rec.take();
     assert_eq!(bsnap(bp).flags, f0 | ffi::B_NOTMETA);
-    assert_eq!(calls_on(&ev, "lwkt_gettoken", "hmp.io_token"), 1, "under io_token");
+    assert_eq!(
+        calls_on(&ev, "lwkt_gettoken", "hmp.io_token"),
+        1,
+        "under io_token"
+    );
     // SAFETY: as above.
     unsafe { (imp.notmeta)(b.as_ptr()) };
     let ev = rec.take();
     trace::set_sink(None);
     assert_eq!(bsnap(bp).flags, f0 | ffi::B_NOTMETA);
-    assert_eq!(calls_on(&ev, "lwkt_gettoken", "hmp.io_token"), 0, "already set");
+    assert_eq!(
+        calls_on(&ev, "lwkt_gettoken", "hmp.io_token"),
+        0,
+        "already set"
+    );
     m.rel_buffer(b);
     finish(m);
 });
@@ -458,7 +502,10 @@ both!(inval_refuses_associated_buffers, |imp| {
     assert_eq!(bs.dep_first as usize, io as usize);
     assert_eq!(bs.queue, Queue::Clean, "bqrelse'd back");
     assert_eq!(bs.lock, LockOwner::Unlocked);
-    assert_eq!(bs.flags & (ffi::B_NOCACHE | ffi::B_RELBUF | ffi::B_INVAL), 0);
+    assert_eq!(
+        bs.flags & (ffi::B_NOCACHE | ffi::B_RELBUF | ffi::B_INVAL),
+        0
+    );
     assert!(kern::lookup(devvp(&m, 0), dev_off as i64).is_some());
     m.rel_volume(v);
     finish(m);
@@ -474,27 +521,45 @@ both!(inval_destroys_other_device_buffers, |imp| {
     let off = m.offset(Zone::SmallData, 0, 14);
     let (_, dev_off) = m.locate(off);
     let g0 = kern::counters().getblk;
+    let rec = record();
     // SAFETY: referenced volume.
     assert_eq!(unsafe { (imp.inval)(v.as_ptr(), zone2(off)) }, 0);
+    let ev = rec.take();
     assert_eq!(kern::counters().getblk, g0 + 1);
+    assert_eq!(
+        calls(&ev, "bundirty"),
+        1,
+        "bundirty, then B_NOCACHE|B_RELBUF brelse"
+    );
+    assert_eq!(calls(&ev, "brelse"), 1);
     assert!(kern::lookup(vp, dev_off as i64).is_none());
     assert!(!kern::vm_valid(vp, dev_off as i64, BUFSIZE as i64));
 
     // A dirty device buffer nobody associated: discarded, never written.
     let off = m.offset(Zone::SmallData, 0, 15);
     let (_, dev_off) = m.locate(off);
+    trace::set_sink(None);
     // SAFETY: a plain device buffer of ours.
     unsafe {
         let bp = k::getblk(vp, dev_off as i64, ffi::HAMMER_BUFSIZE, 0, 0);
         core::ptr::write_bytes((*bp).b_data as *mut u8, 0xAB, BUFSIZE);
         k::bdwrite(bp);
     }
+    let rec = record();
     assert!(kern::lookup(vp, dev_off as i64).unwrap().flags & ffi::B_DELWRI != 0);
     let writes = m.devices()[0].stats().writes;
     // SAFETY: as above.
     assert_eq!(unsafe { (imp.inval)(v.as_ptr(), zone2(off)) }, 0);
+    let ev = rec.take();
+    trace::set_sink(None);
+    assert_eq!(calls(&ev, "findblk"), 1);
+    assert_eq!(calls(&ev, "bremfree"), 1);
+    assert_eq!(calls(&ev, "bundirty"), 1);
     assert!(kern::lookup(vp, dev_off as i64).is_none());
-    assert!(!kern::dirty_offsets(vp).contains(&(dev_off as i64)), "bundirty");
+    assert!(
+        !kern::dirty_offsets(vp).contains(&(dev_off as i64)),
+        "bundirty"
+    );
     kern::run_pending_io();
     assert_eq!(m.devices()[0].stats().writes, writes, "never written");
     assert_eq!(m.devices()[0].read_current(dev_off, 16), vec![0u8; 16]);
@@ -542,7 +607,11 @@ both!(wait_sleeps_until_the_write_completes, |imp| {
     assert_eq!(kern::pending_io(), 0);
     assert!(calls_on(&ev, "tsleep_interlock", "wait-io") >= 1);
     assert!(calls_on(&ev, "tsleep", "wait-io") >= 1);
-    assert_eq!(calls_on(&ev, "wakeup", "wait-io"), 1, "woken by the completion");
+    assert_eq!(
+        calls_on(&ev, "wakeup", "wait-io"),
+        1,
+        "woken by the completion"
+    );
     // The sleeps were bounded by hz (hammer_io_wait's timeout).
     let hz = kern::config().hz as i64;
     assert!(ev
@@ -583,7 +652,9 @@ both!(wait_all_waits_for_every_running_io, |imp| {
     let m = mount(imp, 1);
     let mut bufs = Vec::new();
     for i in 0..3u64 {
-        let b = m.bread(m.offset(Zone::LargeData, 0, 20 + i)).expect("bread");
+        let b = m
+            .bread(m.offset(Zone::LargeData, 0, 20 + i))
+            .expect("bread");
         dirty(&m, &b, 20 + i as u8);
         flush(imp, b.io(), 0);
         bufs.push(b);
@@ -601,7 +672,11 @@ both!(wait_all_waits_for_every_running_io, |imp| {
         assert!(!io_snap(&m, io).running);
     }
     assert_eq!(kern::pending_io(), 0);
-    assert_eq!(m.devices()[0].stats().flushes, f0 + 1, "then the device flush");
+    assert_eq!(
+        m.devices()[0].stats().flushes,
+        f0 + 1,
+        "then the device flush"
+    );
     // It slept (no timeout) until its placemarker reached the head.
     let sleeps: Vec<_> = ev
         .iter()

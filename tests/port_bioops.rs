@@ -68,13 +68,19 @@ both!(checkwrite_approves_data_and_undo, |imp| {
         assert_eq!(io_running_space(&m), bytes_of(io));
         let c1 = globals::counters();
         assert_eq!(c1.io_running_write, c0.io_running_write + bytes_of(io));
-        assert_eq!(c1.dirtybufspace, c0.dirtybufspace, "{z:?}: not locked space");
+        assert_eq!(
+            c1.dirtybufspace, c0.dirtybufspace,
+            "{z:?}: not locked space"
+        );
         assert_eq!(owner(bp), LockOwner::Kernel, "{z:?}: the write owns it");
         assert!(kern::pending_io() > 0);
 
         kern::run_pending_io();
         let s = io_snap(&m, io);
-        assert!(!s.running && !s.on_iorun && s.has_bp && s.released, "{z:?}: {s:?}");
+        assert!(
+            !s.running && !s.on_iorun && s.has_bp && s.released,
+            "{z:?}: {s:?}"
+        );
         let c2 = globals::counters();
         assert_eq!(c2.io_running_write, c0.io_running_write);
         assert_eq!(c2.disk_write, c0.disk_write + bytes_of(io), "{z:?}: stats");
@@ -164,7 +170,11 @@ both!(checkwrite_interlock_failure_pins_the_buffer, |imp| {
     kern::buf_daemon_flush(usize::MAX);
     let k1 = kern::counters();
     assert_eq!(k1.io_checkwrite, k0.io_checkwrite + 1);
-    assert_eq!(k1.io_checkwrite_vetoes, k0.io_checkwrite_vetoes + 1, "answered 1");
+    assert_eq!(
+        k1.io_checkwrite_vetoes,
+        k0.io_checkwrite_vetoes + 1,
+        "answered 1"
+    );
     assert_eq!(io_snap(&m, io), before, "the io is untouched");
     let bs = bsnap(bp);
     assert!(bs.flags & ffi::B_LOCKED != 0);
@@ -190,7 +200,11 @@ both!(checkwrite_interlock_failure_pins_the_buffer, |imp| {
         assert_eq!(io_snap(&m, io), before);
         assert!(bflag(bp, ffi::B_LOCKED));
         assert_eq!(locked_count(), n + 1);
-        assert_eq!(lock::refs_word(lk), lock::REFS_LOCKED, "not ours to release");
+        assert_eq!(
+            lock::refs_word(lk),
+            lock::REFS_LOCKED,
+            "not ours to release"
+        );
         lock::hammer_put_interlock(lk, 0);
     }
     brelse(bp);
@@ -362,7 +376,10 @@ both!(deallocate_disassociates_onto_lose_root, |imp| {
         assert!(kern::lookup(vp, dev_off as i64).is_none(), "recycled");
     }
     let s = io_snap(&m, vio);
-    assert!(!s.has_bp && s.root == Root::None, "volumes never go on lose_root");
+    assert!(
+        !s.has_bp && s.root == Root::None,
+        "volumes never go on lose_root"
+    );
     // SAFETY: volumes live as long as the mount.
     assert!(unsafe { (*vio.cast::<ffi::hammer_volume>()).ondisk.is_null() });
     // Volume 0's header is pinned (its buffers reference it).
@@ -377,6 +394,46 @@ both!(deallocate_disassociates_onto_lose_root, |imp| {
     let v = m.get_volume(1).expect("volume 1 again");
     assert!(io_snap(&m, vio).has_bp);
     m.rel_volume(v);
+    finish(m);
+});
+
+both!(deallocate_from_getnewbuf_under_a_buffer_limit, |imp| {
+    let _g = machine(Config::deterministic(36).with_buffer_limit(12));
+    let m = mount(imp, 1);
+    // One buffer stays referenced (the kernel must leave it alone), the
+    // others are released as soon as they are read.
+    let held = m.bread(m.offset(Zone::LargeData, 0, 0)).expect("held");
+    let hio = held.io();
+    let hbp = bp_of(hio);
+    let k0 = kern::counters();
+    let mut ios = Vec::new();
+    for i in 1..40u64 {
+        let b = m.bread(m.offset(Zone::LargeData, 0, i)).expect("bread");
+        ios.push(b.io());
+        m.rel_buffer(b);
+    }
+    let k1 = kern::counters();
+    assert!(k1.recycled > k0.recycled, "getblk had to recycle buffers");
+    assert!(k1.io_deallocate > k0.io_deallocate, "through io_deallocate");
+    let loose = ios
+        .iter()
+        .filter(|&&io| {
+            let s = io_snap(&m, io);
+            assert!(s.has_bp || s.root == Root::Lose, "{s:?}");
+            !s.has_bp
+        })
+        .count();
+    assert!(
+        loose >= 39 - 12,
+        "most released buffers were recycled: {loose}"
+    );
+    // The referenced buffer is HAMMER's (held, on no queue): untouched.
+    let s = io_snap(&m, hio);
+    assert!(s.has_bp && s.refs == 1 && !s.released);
+    let bs = bsnap(hbp);
+    assert_eq!(bs.dep_first as usize, hio as usize);
+    assert_eq!((bs.lock, bs.queue), (LockOwner::Kernel, Queue::None));
+    m.rel_buffer(held);
     finish(m);
 });
 
@@ -428,35 +485,50 @@ both!(deallocate_asserts_not_locked_not_running, |imp| {
 fn write_error(imp: IoImpl, kind: &str, seed: u64) {
     let _g = det(seed);
     let m = mount(imp, 2);
-    let (io, dev, dev_off, keep): (*mut ffi::hammer_io, usize, u64, Box<dyn FnOnce(&Mount)>) =
-        match kind {
-            "volume" => {
-                let v = m.get_volume(1).expect("volume 1");
-                m.modify_volume(None, &v, 1024, b"volume header change", false);
-                let io = v.as_ptr().cast::<ffi::hammer_io>();
-                (io, 1, 0, Box::new(move |m: &Mount| m.rel_volume(v)))
-            }
-            _ => {
-                let z = match kind {
-                    "data" => Zone::LargeData,
-                    "meta" => Zone::Meta,
-                    _ => Zone::Undo,
-                };
-                let off = m.offset(z, 0, 14);
-                let (vol, dev_off) = m.locate(off);
-                let b = m.bread(off).expect("bread");
-                dirty(&m, &b, 14);
-                let io = b.io();
-                (io, vol as usize, dev_off, Box::new(move |m: &Mount| m.rel_buffer(b)))
-            }
-        };
+    type Keep = Box<dyn FnOnce(&Mount)>;
+    let (io, dev, dev_off, keep): (*mut ffi::hammer_io, usize, u64, Keep) = match kind {
+        "volume" => {
+            let v = m.get_volume(1).expect("volume 1");
+            m.modify_volume(None, &v, 1024, b"volume header change", false);
+            let io = v.as_ptr().cast::<ffi::hammer_io>();
+            (io, 1, 0, Box::new(move |m: &Mount| m.rel_volume(v)))
+        }
+        _ => {
+            let z = match kind {
+                "data" => Zone::LargeData,
+                "meta" => Zone::Meta,
+                _ => Zone::Undo,
+            };
+            let off = m.offset(z, 0, 14);
+            let (vol, dev_off) = m.locate(off);
+            let b = m.bread(off).expect("bread");
+            dirty(&m, &b, 14);
+            let io = b.io();
+            (
+                io,
+                vol as usize,
+                dev_off,
+                Box::new(move |m: &Mount| m.rel_buffer(b)),
+            )
+        }
+    };
     let bp = bp_of(io);
     m.devices()[dev].add_fault(Fault::at(FaultOp::Write, dev_off, BUFSIZE as u64));
     let c0 = globals::counters();
     let before = io_snap(&m, io);
     flush(imp, io, 0);
     assert!(io_snap(&m, io).running);
+    let rec = record();
     kern::run_pending_io();
+    let ev = rec.take();
+    trace::set_sink(None);
+    // The completion bundirty()s the failed buffer (nothing else does on
+    // this path: B_ERROR is gone before bpdone could re-dirty it).
+    let bundirty = ev
+        .iter()
+        .filter(|e| e.func == "bundirty" && e.buf.map(|b| b.offset) == Some(dev_off as i64))
+        .count();
+    assert_eq!(bundirty, 1, "{kind}: bundirty");
     let s = io_snap(&m, io);
     let undo = kind == "undo";
     assert!(!s.running && !s.on_iorun && !s.modified, "{kind}: {s:?}");
@@ -479,7 +551,11 @@ fn write_error(imp: IoImpl, kind: &str, seed: u64) {
     assert_eq!(log[0].msg, "while flushing meta-data");
     let c1 = globals::counters();
     assert_eq!(c1.io_running_write, c0.io_running_write);
-    assert_eq!(c1.disk_write, c0.disk_write + bytes_of(io), "{kind}: counted anyway");
+    assert_eq!(
+        c1.disk_write,
+        c0.disk_write + bytes_of(io),
+        "{kind}: counted anyway"
+    );
     assert_eq!(io_running_space(&m), 0);
     assert_eq!(m.devices()[dev].stats().failed, 1);
 
@@ -495,10 +571,18 @@ fn write_error(imp: IoImpl, kind: &str, seed: u64) {
     finish(m);
 }
 
-both!(complete_write_error_data, |imp| { write_error(imp, "data", 41) });
-both!(complete_write_error_undo, |imp| { write_error(imp, "undo", 42) });
-both!(complete_write_error_meta, |imp| { write_error(imp, "meta", 43) });
-both!(complete_write_error_volume, |imp| { write_error(imp, "volume", 44) });
+both!(complete_write_error_data, |imp| {
+    write_error(imp, "data", 41)
+});
+both!(complete_write_error_undo, |imp| {
+    write_error(imp, "undo", 42)
+});
+both!(complete_write_error_meta, |imp| {
+    write_error(imp, "meta", 43)
+});
+both!(complete_write_error_volume, |imp| {
+    write_error(imp, "volume", 44)
+});
 
 both!(clear_error_without_own_reference, |imp| {
     let _g = det(45);
@@ -514,7 +598,10 @@ both!(clear_error_without_own_reference, |imp| {
         kern::run_pending_io();
         m.rel_buffer(b);
         let s = io_snap(&m, io);
-        assert!(s.ioerror && s.refs == 1, "only the error's reference: {s:?}");
+        assert!(
+            s.ioerror && s.refs == 1,
+            "only the error's reference: {s:?}"
+        );
         if asserting {
             // hammer_io_clear_error insists the caller holds a reference.
             expect_kernel_panic("assertion", || {
@@ -557,12 +644,20 @@ both!(complete_read_counts_and_wakes, |imp| {
     let ev = rec.take();
     trace::set_sink(None);
     let c1 = globals::counters();
-    assert_eq!(c1.disk_read, c0.disk_read + bytes_of(io), "a read completion");
+    assert_eq!(
+        c1.disk_read,
+        c0.disk_read + bytes_of(io),
+        "a read completion"
+    );
     assert_eq!(c1.disk_write, c0.disk_write);
     let mut want = before.clone();
     want.waiting = false;
     assert_eq!(io_snap(&m, io), want);
-    assert_eq!(calls_on(&ev, "wakeup", "complete-io"), 1, "the waiter is woken");
+    assert_eq!(
+        calls_on(&ev, "wakeup", "complete-io"),
+        1,
+        "the waiter is woken"
+    );
     // Nobody waiting: no wakeup.
     let rec = record();
     complete(imp, bp);
@@ -726,7 +821,10 @@ both!(trivial_callbacks_do_nothing, |imp| {
     }
     assert_eq!(io_snap(&m, io), before);
     let bs1 = bsnap(bp);
-    assert_eq!((bs1.flags, bs1.queue, bs1.lock), (bs0.flags, bs0.queue, bs0.lock));
+    assert_eq!(
+        (bs1.flags, bs1.queue, bs1.lock),
+        (bs0.flags, bs0.queue, bs0.lock)
+    );
     brelse(bp);
     finish(m);
 });

@@ -20,7 +20,9 @@ use core::ptr::{addr_of_mut, null_mut};
 use core::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use hammer_io::hosted::hammer::objects::{hammer_ip_add_bulk, hammer_mem_add, hammer_reclaim_vnode};
+use hammer_io::hosted::hammer::objects::{
+    hammer_ip_add_bulk, hammer_mem_add, hammer_reclaim_vnode,
+};
 use hammer_io::hosted::hammer::trees::RecTree;
 use port_common::*;
 
@@ -169,7 +171,13 @@ fn read_block(vp: *mut ffi::vnode) -> (c_int, Vec<u8>, u32) {
 fn add_record(ip: ffi::hammer_inode_t, data: &[u8], data_offset: u64) -> ffi::hammer_record_t {
     // SAFETY: live, referenced inode.
     unsafe {
-        let rec = hammer_ip_add_bulk(ip, 0, data.as_ptr() as *const c_void, data.len() as c_int, data_offset);
+        let rec = hammer_ip_add_bulk(
+            ip,
+            0,
+            data.as_ptr() as *const c_void,
+            data.len() as c_int,
+            data_offset,
+        );
         assert_eq!(hammer_mem_add(rec), 0);
         rec
     }
@@ -200,7 +208,9 @@ both!(direct_write_full_buffer, |imp| {
     let (ip, vp) = front(&m, 1000);
     let large = m.offset(Zone::LargeData, 0, 50);
     let (_, dev_off) = m.locate(large);
-    let log = install(&m, vp, ReadMode::Direct, BUFSIZE as c_int, move |f| large + f as u64);
+    let log = install(&m, vp, ReadMode::Direct, BUFSIZE as c_int, move |f| {
+        large + f as u64
+    });
     let data = pattern(1, BUFSIZE);
     let w0 = globals::counters().disk_write;
     let bp = write_block(vp, &data);
@@ -208,25 +218,41 @@ both!(direct_write_full_buffer, |imp| {
     assert_eq!(r, 0);
     let z2 = zone2(large);
     // The write is in flight: the record carries it.
-    assert_eq!(gflags(rec), ffi::HAMMER_RECG_DIRECT_IO | ffi::HAMMER_RECG_DIRECT_INVAL);
+    assert_eq!(
+        gflags(rec),
+        ffi::HAMMER_RECG_DIRECT_IO | ffi::HAMMER_RECG_DIRECT_INVAL
+    );
     // SAFETY: live record and (kernel-owned, in flight) file buffer.
     unsafe {
         let record = rec as ffi::hammer_record_t;
         assert_eq!((*record).zone2_offset, z2);
-        assert!((*record).flags & ffi::HAMMER_RECF_ONRBTREE != 0, "replaced before the I/O");
+        assert!(
+            (*record).flags & ffi::HAMMER_RECF_ONRBTREE != 0,
+            "replaced before the I/O"
+        );
         let b2 = &(*bp).b_bio_array[1];
         assert_eq!(b2.bio_offset, z2 as i64, "2nd layer: zone-2 offset");
         assert!(b2.bio_done.is_some(), "2nd layer: completion");
         assert_eq!(b2.bio_caller_info1.ptr, record as *mut c_void);
         let b3 = &(*bp).b_bio_array[2];
-        assert_eq!(b3.bio_offset, dev_off as i64, "3rd layer: raw volume offset");
+        assert_eq!(
+            b3.bio_offset, dev_off as i64,
+            "3rd layer: raw volume offset"
+        );
     }
     assert_eq!(globals::counters().disk_write, w0 + BUFSIZE as i64);
-    assert!(vol_flags(v0) & ffi::HAMMER_VOLF_NEEDFLUSH != 0, "flush_mark");
+    assert!(
+        vol_flags(v0) & ffi::HAMMER_VOLF_NEEDFLUSH != 0,
+        "flush_mark"
+    );
     assert_eq!(owner(bp), LockOwner::Kernel);
     assert!(kern::pending_io() > 0);
     kern::run_pending_io();
-    assert_eq!(gflags(rec), ffi::HAMMER_RECG_DIRECT_INVAL, "DIRECT_IO cleared");
+    assert_eq!(
+        gflags(rec),
+        ffi::HAMMER_RECG_DIRECT_INVAL,
+        "DIRECT_IO cleared"
+    );
     assert_eq!(m.devices()[0].read_current(dev_off, BUFSIZE), data);
     assert!(!m.critical_error());
     let s = kern::lookup(vp, 0).expect("the file buffer stays cached");
@@ -246,7 +272,9 @@ both!(direct_wait_is_woken_by_the_completion, |imp| {
     let m = mount(imp, 1);
     let (ip, vp) = front(&m, 1001);
     let large = m.offset(Zone::LargeData, 0, 51);
-    let log = install(&m, vp, ReadMode::Direct, BUFSIZE as c_int, move |f| large + f as u64);
+    let log = install(&m, vp, ReadMode::Direct, BUFSIZE as c_int, move |f| {
+        large + f as u64
+    });
     write_block(vp, &pattern(2, BUFSIZE));
     let (_, rec) = log.lock().unwrap().writes[0];
     let recp = rec as ffi::hammer_record_t;
@@ -259,9 +287,17 @@ both!(direct_wait_is_woken_by_the_completion, |imp| {
     unsafe { (imp.direct_wait)(recp) };
     let ev = r.take();
     trace::set_sink(None);
-    assert_eq!(gflags(rec), 0, "DIRECT_IO, DIRECT_WAIT and DIRECT_INVAL all gone");
+    assert_eq!(
+        gflags(rec),
+        0,
+        "DIRECT_IO, DIRECT_WAIT and DIRECT_INVAL all gone"
+    );
     assert!(calls_on(&ev, "tsleep", "record-flags") >= 1, "it slept");
-    assert_eq!(calls_on(&ev, "wakeup", "record-flags"), 1, "woken by the completion");
+    assert_eq!(
+        calls_on(&ev, "wakeup", "record-flags"),
+        1,
+        "woken by the completion"
+    );
     assert_eq!(kern::pending_io(), 0);
     release_front(ip);
     finish(m);
@@ -274,7 +310,9 @@ both!(direct_write_error_is_critical, |imp| {
     let large = m.offset(Zone::LargeData, 0, 52);
     let (_, dev_off) = m.locate(large);
     m.devices()[0].add_fault(Fault::at(FaultOp::Write, dev_off, BUFSIZE as u64));
-    let log = install(&m, vp, ReadMode::Direct, BUFSIZE as c_int, move |f| large + f as u64);
+    let log = install(&m, vp, ReadMode::Direct, BUFSIZE as c_int, move |f| {
+        large + f as u64
+    });
     write_block(vp, &pattern(3, BUFSIZE));
     let (r, rec) = log.lock().unwrap().writes[0];
     assert_eq!(r, 0, "the error comes later");
@@ -285,7 +323,10 @@ both!(direct_write_error_is_critical, |imp| {
     assert_eq!(log[0].obj_id, 1002, "blamed on the record's inode");
     assert_eq!(log[0].error, ffi::EIO);
     assert_eq!(log[0].msg, "while writing bulk data");
-    assert!(kern::lookup(vp, 0).is_none(), "B_INVAL: the file buffer is thrown away");
+    assert!(
+        kern::lookup(vp, 0).is_none(),
+        "B_INVAL: the file buffer is thrown away"
+    );
     assert_eq!(gflags(rec), ffi::HAMMER_RECG_DIRECT_INVAL);
     m.devices()[0].clear_faults();
     release_front(ip);
@@ -317,8 +358,22 @@ both!(direct_write_small_goes_through_a_hammer_buffer, |imp| {
     let io = b.io();
     assert_eq!(&b.read()[2048..3072], &data[..1024]);
     let st = io_snap(&m, io);
-    assert!(st.modified && st.modify_refs == 0 && st.root == Root::Data, "{st:?}");
+    assert!(
+        st.modified && st.modify_refs == 0 && st.root == Root::Data,
+        "{st:?}"
+    );
     m.rel_buffer(b);
+    // hammer_io_direct_wait on a record without direct I/O: nothing.
+    let r = record();
+    // SAFETY: live record.
+    unsafe { (imp.direct_wait)(rec as ffi::hammer_record_t) };
+    let ev = r.take();
+    trace::set_sink(None);
+    assert_eq!(gflags(rec), 0);
+    assert_eq!(
+        calls(&ev, "lwkt_gettoken") + calls(&ev, "tsleep") + calls(&ev, "findblk"),
+        0
+    );
     release_front(ip);
     finish(m);
 });
@@ -342,7 +397,11 @@ both!(direct_write_errors_drop_the_record, |imp| {
         kern::run_pending_io();
         let (r, _) = log.lock().unwrap().writes[0];
         assert_eq!(r, err, "case {i}");
-        assert_eq!(globals::counters().records, recs, "case {i}: the record is destroyed");
+        assert_eq!(
+            globals::counters().records,
+            recs,
+            "case {i}: the record is destroyed"
+        );
         // SAFETY: live inode.
         assert!(unsafe { RecTree::is_empty(addr_of_mut!((*ip).rec_tree)) });
         let console = kern::console_take();
@@ -362,30 +421,33 @@ both!(direct_write_errors_drop_the_record, |imp| {
     finish(m);
 });
 
-both!(direct_write_loses_a_blockmap_error_like_the_original, |imp| {
-    let _g = det(106);
-    let m = mount(imp, 1);
-    let (ip, vp) = front(&m, 1020);
-    // A full buffer in an unmapped zone: hammer_blockmap_lookup fails, but
-    // hammer_get_volume (volume 0) overwrites the error, so the write
-    // proceeds to zone-2 offset 0 of volume 0.
-    let off = 0xC000_0000_0000_0000u64;
-    let log = install(&m, vp, ReadMode::Direct, BUFSIZE as c_int, move |_| off);
-    let data = pattern(6, BUFSIZE);
-    write_block(vp, &data);
-    let (r, rec) = log.lock().unwrap().writes[0];
-    assert_eq!(r, 0);
-    // SAFETY: live record.
-    assert_eq!(unsafe { (*(rec as ffi::hammer_record_t)).zone2_offset }, 0);
-    kern::run_pending_io();
-    assert_eq!(
-        m.devices()[0].read_current(m.layout().buf_beg, BUFSIZE),
-        data,
-        "written at the start of the buffer space"
-    );
-    release_front(ip);
-    finish(m);
-});
+both!(
+    direct_write_loses_a_blockmap_error_like_the_original,
+    |imp| {
+        let _g = det(106);
+        let m = mount(imp, 1);
+        let (ip, vp) = front(&m, 1020);
+        // A full buffer in an unmapped zone: hammer_blockmap_lookup fails, but
+        // hammer_get_volume (volume 0) overwrites the error, so the write
+        // proceeds to zone-2 offset 0 of volume 0.
+        let off = 0xC000_0000_0000_0000u64;
+        let log = install(&m, vp, ReadMode::Direct, BUFSIZE as c_int, move |_| off);
+        let data = pattern(6, BUFSIZE);
+        write_block(vp, &data);
+        let (r, rec) = log.lock().unwrap().writes[0];
+        assert_eq!(r, 0);
+        // SAFETY: live record.
+        assert_eq!(unsafe { (*(rec as ffi::hammer_record_t)).zone2_offset }, 0);
+        kern::run_pending_io();
+        assert_eq!(
+            m.devices()[0].read_current(m.layout().buf_beg, BUFSIZE),
+            data,
+            "written at the start of the buffer space"
+        );
+        release_front(ip);
+        finish(m);
+    }
+);
 
 // ---------------------------------------------------------------------
 // hammer_io_direct_read, hammer_io_indirect_read
@@ -450,7 +512,13 @@ both!(indirect_read_checks_the_crc, |imp| {
         ("good crc", &data, ReadMode::Indirect, 1, false),
         ("bad crc", &wrong, ReadMode::Indirect, 1, true),
         ("bad crc, verify off", &wrong, ReadMode::Indirect, 0, false),
-        ("bad crc, no leaf", &wrong, ReadMode::IndirectNoLeaf, 1, false),
+        (
+            "bad crc, no leaf",
+            &wrong,
+            ReadMode::IndirectNoLeaf,
+            1,
+            false,
+        ),
     ];
     for (i, (what, crcdata, mode, verify, fails)) in cases.into_iter().enumerate() {
         let (ip, vp) = front(&m, 1110 + i as i64);
@@ -483,7 +551,11 @@ both!(indirect_read_checks_the_crc, |imp| {
         }
         // The device buffer was given back (bqrelse).
         let d = kern::lookup(devvp(&m, 0), dev_off as i64).expect("device buffer cached");
-        assert_eq!((d.lock, d.queue), (LockOwner::Unlocked, Queue::Clean), "{what}");
+        assert_eq!(
+            (d.lock, d.queue),
+            (LockOwner::Unlocked, Queue::Clean),
+            "{what}"
+        );
         assert_eq!(d.flags & (ffi::B_ERROR | ffi::B_INVAL), 0, "{what}");
         release_front(ip);
     }
@@ -513,10 +585,17 @@ both!(indirect_read_front_bio_fields, |imp| {
             (*nbio).bio_offset = large as i64;
             (*nbio).bio_caller_info1.uvalue32 = 0x5555;
             (*nbio).bio_caller_info2.index = 7;
-            let l = if leaf { addr_of_mut!((*rec).leaf) } else { null_mut() };
+            let l = if leaf {
+                addr_of_mut!((*rec).leaf)
+            } else {
+                null_mut()
+            };
             assert_eq!((imp.indirect_read)(m.hmp(), nbio, l), 0);
             kern::run_pending_io();
-            let (idx, crc) = ((*nbio).bio_caller_info2.index, (*nbio).bio_caller_info1.uvalue32);
+            let (idx, crc) = (
+                (*nbio).bio_caller_info2.index,
+                (*nbio).bio_caller_info1.uvalue32,
+            );
             if verify == 1 && leaf {
                 assert_eq!((idx, crc), (1, (*rec).leaf.data_crc));
             } else {
@@ -558,11 +637,38 @@ both!(indirect_read_from_a_cached_device_buffer, |imp| {
     finish(m);
 });
 
+both!(indirect_read_device_error_propagates, |imp| {
+    let _g = det(117);
+    let m = mount(imp, 1);
+    let (ip, vp) = front(&m, 1160);
+    let large = m.offset(Zone::LargeData, 0, 64);
+    let (_, dev_off) = m.locate(large);
+    let data = pattern(18, BUFSIZE);
+    add_record(ip, &data, large);
+    // ENXIO rather than EIO, to tell it from a CRC failure.
+    m.devices()[0].add_fault(
+        Fault::at(FaultOp::Read, dev_off, BUFSIZE as u64)
+            .times(1)
+            .error(6),
+    );
+    install(&m, vp, ReadMode::Indirect, 0, |_| 0);
+    let (e, _, flags) = read_block(vp);
+    assert_eq!(e, 6, "the device's b_error is passed on");
+    assert!(flags & ffi::B_ERROR != 0);
+    let d = kern::lookup(devvp(&m, 0), dev_off as i64).expect("device buffer");
+    assert_eq!(d.lock, LockOwner::Unlocked, "bqrelse'd");
+    release_front(ip);
+    finish(m);
+});
+
 both!(direct_and_indirect_read_errors, |imp| {
     let _g = det(115);
     let m = mount(imp, 1);
     let off = beyond_volume(&m);
-    for (i, mode) in [ReadMode::Direct, ReadMode::Indirect].into_iter().enumerate() {
+    for (i, mode) in [ReadMode::Direct, ReadMode::Indirect]
+        .into_iter()
+        .enumerate()
+    {
         let (ip, vp) = front(&m, 1140 + i as i64);
         add_record(ip, &pattern(17, BUFSIZE), off);
         let log = install(&m, vp, mode, 0, |_| 0);
@@ -586,7 +692,7 @@ both!(direct_reads_assert_the_large_data_zone, |imp| {
         // SAFETY: a locked file buffer of ours, released after.
         unsafe {
             let bp = k::getblk(vp, 0, BUFSIZE as c_int, 0, 0);
-            let bio = addr_of_mut!((*bp).b_bio_array[0]);
+            let bio = k::push_bio(addr_of_mut!((*bp).b_bio_array[0]));
             (*bio).bio_offset = m.offset(Zone::SmallData, 0, 1) as i64;
             expect_kernel_panic("assertion", || {
                 if indirect {
@@ -613,7 +719,9 @@ both!(direct_uncache_forgets_cached_media_offsets, |imp| {
     let m = mount(imp, 1);
     let (ip, vp) = front(&m, 1200);
     let large = m.offset(Zone::LargeData, 0, 70);
-    let log = install(&m, vp, ReadMode::Direct, BUFSIZE as c_int, move |f| large + f as u64);
+    let log = install(&m, vp, ReadMode::Direct, BUFSIZE as c_int, move |f| {
+        large + f as u64
+    });
     write_block(vp, &pattern(21, BUFSIZE));
     kern::run_pending_io();
     let (_, rec) = log.lock().unwrap().writes[0];
@@ -645,6 +753,14 @@ both!(direct_uncache_forgets_cached_media_offsets, |imp| {
         // Already forgotten: the buffer is not even locked.
         let n = record_events(|| (imp.direct_uncache)(m.hmp(), leaf));
         assert_eq!(n, 0);
+        // No buffer at all: nothing either.
+        let bp = grab(vp, 0);
+        (*bp).b_flags |= ffi::B_INVAL;
+        k::brelse(bp);
+        assert!(kern::lookup(vp, 0).is_none());
+        let n = record_events(|| (imp.direct_uncache)(m.hmp(), leaf));
+        assert_eq!(n, 0);
+        assert!(kern::lookup(vp, 0).is_none());
         objects::hammer_rel_inode(snap, 0);
     }
     release_front(ip);

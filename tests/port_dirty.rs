@@ -21,8 +21,16 @@ fn first_undo(m: &Mount) -> (u64, i32, Vec<u8>) {
     let b = m.bread(m.offset(Zone::Undo, 0, 0)).expect("undo buffer");
     let raw = b.read();
     m.rel_buffer(b);
-    assert_eq!(u16::from_le_bytes([raw[0], raw[1]]), 0xC84E, "UNDO head signature");
-    assert_eq!(u16::from_le_bytes([raw[2], raw[3]]), 0x0043, "an UNDO record");
+    assert_eq!(
+        u16::from_le_bytes([raw[0], raw[1]]),
+        0xC84E,
+        "UNDO head signature"
+    );
+    assert_eq!(
+        u16::from_le_bytes([raw[2], raw[3]]),
+        0x0043,
+        "an UNDO record"
+    );
     let n = le32(&raw, 24) as i32;
     (le64(&raw, 16), n, raw[32..32 + n as usize].to_vec())
 }
@@ -133,7 +141,11 @@ both!(modify_buffer_with_undo, |imp| {
     let s = io_snap(&m, b.io());
     assert!(s.modified && s.modify_refs == 1 && s.root == Root::Meta);
     let (undo_off, n, data) = first_undo(&m);
-    assert_eq!(undo_off, b.zone2() + 256, "hammer_generate_undo(zone2_offset + rel)");
+    assert_eq!(
+        undo_off,
+        b.zone2() + 256,
+        "hammer_generate_undo(zone2_offset + rel)"
+    );
     assert_eq!(n, 100);
     assert_eq!(data, old[256..356].to_vec(), "the old bytes");
     // The UNDO FIFO moved the root volume's append point: it is dirty.
@@ -223,6 +235,22 @@ both!(modify_asserts_sync_lock_and_offset, |imp| {
     });
     assert_eq!(io_snap(&m, v.as_ptr().cast()), vs);
     m.done_transaction(t);
+    let mut t = m.start_transaction();
+    expect_kernel_panic("assertion", || {
+        // SAFETY: the bogus base is only compared, never dereferenced.
+        unsafe {
+            let base = ((*v.as_ptr()).ondisk as *mut u8).wrapping_sub(1) as *mut c_void;
+            (imp.modify_volume)(t.as_ptr(), v.as_ptr(), base, 8)
+        }
+    });
+    let s = io_snap(&m, v.as_ptr().cast());
+    assert!(
+        s.modified && s.modify_refs == 1,
+        "modified before the check: {s:?}"
+    );
+    // SAFETY: referenced volume.
+    unsafe { (imp.modify_volume_done)(v.as_ptr()) };
+    m.done_transaction(t);
     m.rel_volume(v);
     m.rel_buffer(b);
     finish(m);
@@ -288,7 +316,11 @@ both!(write_interlock_without_contention, |imp| {
     // SAFETY: as above.
     unsafe { (imp.done_interlock)(io) };
     assert_eq!(io_snap(&m, io), before);
-    assert_eq!(calls_on(&rec.take(), "wakeup", "interlock-io"), 0, "nobody waits");
+    assert_eq!(
+        calls_on(&rec.take(), "wakeup", "interlock-io"),
+        0,
+        "nobody waits"
+    );
     // A waiter flagged: woken.
     // SAFETY: as above.
     unsafe {
@@ -407,7 +439,11 @@ both!(clear_modify_without_gencrc_leaves_nodes, |imp| {
         (imp.clear_modify)(io, 0);
     }
     assert!(!io_snap(&m, io).modified);
-    assert_eq!(le32(&b.read(), 0), 0x0BAD_F00D, "no delayed work without gencrc");
+    assert_eq!(
+        le32(&b.read(), 0),
+        0x0BAD_F00D,
+        "no delayed work without gencrc"
+    );
     assert_eq!(node_refs(a), 1, "still held by NEEDSCRC");
     // A data buffer with gencrc: the flag is consumed, no node scan.
     let d = m.bread(m.offset(Zone::LargeData, 0, 48)).expect("data");
@@ -496,7 +532,14 @@ both!(set_modlist_rejects_duplicates_and_dummies, |imp| {
     dirty(&m, &b, 51);
     // A second io for the same volume and offset: its modification would
     // put a duplicate key on meta_root.
-    let sa = Standalone::new(imp, &m, 0, ffi::HAMMER_STRUCTURE_META_BUFFER, off, dev_off as i64);
+    let sa = Standalone::new(
+        imp,
+        &m,
+        0,
+        ffi::HAMMER_STRUCTURE_META_BUFFER,
+        off,
+        dev_off as i64,
+    );
     // The buffer is HAMMER's (locked): give the standalone io its own
     // buffer at the same device offset through a second device vnode is
     // not possible, so attach it by hand to a fresh private buffer.
@@ -564,9 +607,19 @@ both!(disassociate_rejects_dummies, |imp| {
     let m = mount(imp, 1);
     let off = m.offset(Zone::LargeData, 0, 52);
     let (_, dev_off) = m.locate(off);
-    let sa = Standalone::new(imp, &m, 0, ffi::HAMMER_STRUCTURE_DATA_BUFFER, off, dev_off as i64);
+    let sa = Standalone::new(
+        imp,
+        &m,
+        0,
+        ffi::HAMMER_STRUCTURE_DATA_BUFFER,
+        off,
+        dev_off as i64,
+    );
     // SAFETY: our standalone io.
-    assert_eq!(unsafe { (imp.read)(devvp(&m, 0), sa.io(), ffi::HAMMER_BUFSIZE) }, 0);
+    assert_eq!(
+        unsafe { (imp.read)(devvp(&m, 0), sa.io(), ffi::HAMMER_BUFSIZE) },
+        0
+    );
     let bp = bp_of(sa.io());
     // SAFETY: as above.
     unsafe { (*sa.io()).type_ = ffi::HAMMER_STRUCTURE_DUMMY };
@@ -622,8 +675,14 @@ both!(flush_starts_the_write, |imp| {
     assert_eq!(*iorun(&m).last().unwrap(), io, "at the tail");
     assert_eq!(calls(&ev, "cluster_awrite"), 1);
     assert_eq!(io_running_space(&m), bytes_of(io));
-    assert_eq!(globals::counters().io_running_write, c0.io_running_write + bytes_of(io));
-    assert!(vol_flags(v0) & ffi::HAMMER_VOLF_NEEDFLUSH != 0, "hammer_io_flush_mark");
+    assert_eq!(
+        globals::counters().io_running_write,
+        c0.io_running_write + bytes_of(io)
+    );
+    assert!(
+        vol_flags(v0) & ffi::HAMMER_VOLF_NEEDFLUSH != 0,
+        "hammer_io_flush_mark"
+    );
     assert_eq!(owner(bp), LockOwner::Kernel);
     assert_eq!(bsnap(bp).flags & ffi::B_LOCKED, 0);
     kern::run_pending_io();
@@ -711,7 +770,11 @@ both!(flush_finalizes_node_crcs_on_media, |imp| {
     flush(imp, b.io(), 0);
     kern::run_pending_io();
     let raw = m.devices()[0].read_current(dev_off, NODE);
-    assert_eq!(le32(&raw, 0), crc32(&raw[4..]), "CRC written before the I/O");
+    assert_eq!(
+        le32(&raw, 0),
+        crc32(&raw[4..]),
+        "CRC written before the I/O"
+    );
     assert_eq!(node_refs(a), 0);
     m.rel_buffer(b);
     finish(m);
@@ -757,7 +820,9 @@ both!(flush_sync_flushes_marked_volumes_only, |imp| {
     assert_eq!(kern::counters().disk_flushes, 0);
 
     // A HAMMER write on volume 1 marks it.
-    let b = m.bread(m.offset(Zone::SmallData, 1, 3)).expect("bread on volume 1");
+    let b = m
+        .bread(m.offset(Zone::SmallData, 1, 3))
+        .expect("bread on volume 1");
     dirty(&m, &b, 3);
     flush(imp, b.io(), 0);
     kern::run_pending_io();
@@ -765,7 +830,10 @@ both!(flush_sync_flushes_marked_volumes_only, |imp| {
     assert_eq!(vol_flags(v0) & ffi::HAMMER_VOLF_NEEDFLUSH, 0);
     assert!(vol_flags(v1) & ffi::HAMMER_VOLF_NEEDFLUSH != 0);
     assert!(!m.devices()[1].cache_is_empty());
-    let (f0, f1) = (m.devices()[0].stats().flushes, m.devices()[1].stats().flushes);
+    let (f0, f1) = (
+        m.devices()[0].stats().flushes,
+        m.devices()[1].stats().flushes,
+    );
     rec.take();
     m.flush_sync();
     let ev = rec.take();
@@ -809,7 +877,10 @@ both!(limit_backlog_waits_for_running_writes, |imp| {
     // (Read them all first: a synchronous read lets the deterministic
     // machine complete pending writes while it waits.)
     let bufs: Vec<BufRef> = (0..8u64)
-        .map(|i| m.bread(m.offset(Zone::LargeData, 0, 60 + i)).expect("bread"))
+        .map(|i| {
+            m.bread(m.offset(Zone::LargeData, 0, 60 + i))
+                .expect("bread")
+        })
         .collect();
     for (i, b) in bufs.iter().enumerate() {
         dirty(&m, b, 60 + i as u8);
@@ -821,7 +892,11 @@ both!(limit_backlog_waits_for_running_writes, |imp| {
     unsafe { (imp.limit_backlog)(m.hmp()) };
     let c = kern::counters();
     assert!(c.runningbuf_waits > w0, "it waited");
-    assert!(c.runningbufspace <= 4 * BUFSIZE as i64, "{}", c.runningbufspace);
+    assert!(
+        c.runningbufspace <= 4 * BUFSIZE as i64,
+        "{}",
+        c.runningbufspace
+    );
     for b in bufs {
         m.rel_buffer(b);
     }

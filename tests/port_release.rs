@@ -41,7 +41,11 @@ both!(clean_held_is_released_passively, |imp| {
         let bp = bp_of(io);
         let before = io_snap(&m, io);
         assert!(!before.released, "{z:?}: a fresh read holds the buffer");
-        assert_eq!(owner(bp), LockOwner::Kernel, "{z:?}: BUF_KERNPROC after read");
+        assert_eq!(
+            owner(bp),
+            LockOwner::Kernel,
+            "{z:?}: BUF_KERNPROC after read"
+        );
         let ret = release_last(imp, b, 0);
         assert_eq!(ret, bp, "{z:?}: the bp is handed back");
         let mut want = before.clone();
@@ -51,12 +55,18 @@ both!(clean_held_is_released_passively, |imp| {
         let s = bsnap(bp);
         assert_eq!(s.dep_first as usize, io as usize, "{z:?}: still associated");
         assert_eq!(s.ops, imp.bioops);
-        assert_eq!(s.flags & (ffi::B_LOCKED | ffi::B_NOCACHE | ffi::B_RELBUF), 0);
+        assert_eq!(
+            s.flags & (ffi::B_LOCKED | ffi::B_NOCACHE | ffi::B_RELBUF),
+            0
+        );
         brelse(ret);
         let s = bsnap(bp);
         assert_eq!(s.queue, Queue::Clean, "{z:?}");
         assert_eq!(s.lock, LockOwner::Unlocked);
-        assert_eq!(s.dep_first as usize, io as usize, "{z:?}: passively associated");
+        assert_eq!(
+            s.dep_first as usize, io as usize,
+            "{z:?}: passively associated"
+        );
     }
     assert_eq!(globals::counters().io_locked, 0);
     finish(m);
@@ -87,10 +97,22 @@ both!(clean_held_with_b_locked_is_disassociated, |imp| {
     assert!(bs.dep_first.is_null(), "b_dep emptied");
     assert!(bs.ops.is_null(), "b_ops cleared");
     assert_eq!(bs.flags & ffi::B_LOCKED, 0, "B_LOCKED cleared");
-    assert_eq!(bs.flags & (ffi::B_NOCACHE | ffi::B_RELBUF), 0, "not reclaimed");
-    assert_eq!(globals::counters().io_locked, 0, "hammer_count_io_locked back");
+    assert_eq!(
+        bs.flags & (ffi::B_NOCACHE | ffi::B_RELBUF),
+        0,
+        "not reclaimed"
+    );
+    assert_eq!(
+        globals::counters().io_locked,
+        0,
+        "hammer_count_io_locked back"
+    );
     brelse(ret);
-    assert_eq!(bsnap(bp).queue, Queue::Clean, "an ordinary cached buffer now");
+    assert_eq!(
+        bsnap(bp).queue,
+        Queue::Clean,
+        "an ordinary cached buffer now"
+    );
     finish(m);
 });
 
@@ -113,7 +135,11 @@ both!(flush_clean_held_disassociates, |imp| {
         assert!(s.released && !s.has_bp, "{z:?}: {s:?}");
         let bs = bsnap(bp);
         assert!(bs.dep_first.is_null() && bs.ops.is_null(), "{z:?}");
-        assert_eq!(bs.lock, LockOwner::Kernel, "{z:?}: still HAMMER's lock, kernel-owned");
+        assert_eq!(
+            bs.lock,
+            LockOwner::Kernel,
+            "{z:?}: still HAMMER's lock, kernel-owned"
+        );
         assert_eq!(bs.flags & (ffi::B_NOCACHE | ffi::B_RELBUF), 0, "{z:?}");
         brelse(ret);
     }
@@ -216,7 +242,11 @@ both!(modified_data_and_undo_are_bdwritten, |imp| {
         let mut want = before.clone();
         want.refs = 0;
         assert_eq!(io_snap(&m, io), want, "{z:?}");
-        assert_eq!(kern::counters().bdwrite, bdw + 1, "{z:?}: no second bdwrite");
+        assert_eq!(
+            kern::counters().bdwrite,
+            bdw + 1,
+            "{z:?}: no second bdwrite"
+        );
     }
     finish(m);
 });
@@ -286,7 +316,10 @@ both!(released_idle_is_reacquired, |imp| {
     let bs = bsnap(bp);
     assert_eq!(bs.lock, me(), "regetblk without BUF_KERNPROC");
     assert_eq!(bs.queue, Queue::None);
-    assert_eq!(bs.dep_first as usize, io as usize, "still passively associated");
+    assert_eq!(
+        bs.dep_first as usize, io as usize,
+        "still passively associated"
+    );
     let mut want = before.clone();
     want.refs = 0;
     assert_eq!(io_snap(&m, io), want);
@@ -295,43 +328,46 @@ both!(released_idle_is_reacquired, |imp| {
     finish(m);
 });
 
-both!(released_idle_b_locked_from_recycling_is_disassociated, |imp| {
-    let _g = det(9);
-    let m = mount(imp, 1);
-    let off = m.offset(Zone::LargeData, 0, 41);
-    let b = m.bread(off).expect("bread");
-    let io = b.io();
-    let bp = bp_of(io);
-    m.rel_buffer(b);
-    // Referenced again, but the buffer stays on the CLEAN queue: the
-    // kernel's attempt to recycle it fails (io_deallocate sees the ref).
-    let b = m.bread(off).expect("again");
-    kern::recycle(usize::MAX);
-    let bs = bsnap(bp);
-    assert!(bs.flags & ffi::B_LOCKED != 0, "io_deallocate refused");
-    assert_eq!(bs.queue, Queue::Locked);
-    // (The header of volume 0, referenced by the buffer, is pinned too.)
-    let locked = globals::counters().io_locked;
-    assert_eq!(
-        locked as usize,
-        kern::buffers()
-            .iter()
-            .filter(|s| s.flags & ffi::B_LOCKED != 0)
-            .count()
-    );
-    assert!(io_snap(&m, io).has_bp);
-    let ret = release_last(imp, b, 0);
-    assert_eq!(ret, bp);
-    let bs = bsnap(bp);
-    assert_eq!(bs.lock, me());
-    assert!(bs.dep_first.is_null(), "disassociated");
-    assert_eq!(bs.flags & ffi::B_LOCKED, 0);
-    assert_eq!(globals::counters().io_locked, locked - 1);
-    let s = io_snap(&m, io);
-    assert!(!s.has_bp && s.released);
-    brelse(ret);
-    finish(m);
-});
+both!(
+    released_idle_b_locked_from_recycling_is_disassociated,
+    |imp| {
+        let _g = det(9);
+        let m = mount(imp, 1);
+        let off = m.offset(Zone::LargeData, 0, 41);
+        let b = m.bread(off).expect("bread");
+        let io = b.io();
+        let bp = bp_of(io);
+        m.rel_buffer(b);
+        // Referenced again, but the buffer stays on the CLEAN queue: the
+        // kernel's attempt to recycle it fails (io_deallocate sees the ref).
+        let b = m.bread(off).expect("again");
+        kern::recycle(usize::MAX);
+        let bs = bsnap(bp);
+        assert!(bs.flags & ffi::B_LOCKED != 0, "io_deallocate refused");
+        assert_eq!(bs.queue, Queue::Locked);
+        // (The header of volume 0, referenced by the buffer, is pinned too.)
+        let locked = globals::counters().io_locked;
+        assert_eq!(
+            locked as usize,
+            kern::buffers()
+                .iter()
+                .filter(|s| s.flags & ffi::B_LOCKED != 0)
+                .count()
+        );
+        assert!(io_snap(&m, io).has_bp);
+        let ret = release_last(imp, b, 0);
+        assert_eq!(ret, bp);
+        let bs = bsnap(bp);
+        assert_eq!(bs.lock, me());
+        assert!(bs.dep_first.is_null(), "disassociated");
+        assert_eq!(bs.flags & ffi::B_LOCKED, 0);
+        assert_eq!(globals::counters().io_locked, locked - 1);
+        let s = io_snap(&m, io);
+        assert!(!s.has_bp && s.released);
+        brelse(ret);
+        finish(m);
+    }
+);
 
 both!(running_returns_null, |imp| {
     let _g = det(10);
@@ -409,9 +445,15 @@ both!(b_locked_modified_data_is_flushed, |imp| {
     let ret = release_last(imp, b, 0);
     assert!(ret.is_null(), "the write is running");
     let s = io_snap(&m, io);
-    assert!(s.running && s.on_iorun && !s.modified && s.released && !s.reclaim, "{s:?}");
+    assert!(
+        s.running && s.on_iorun && !s.modified && s.released && !s.reclaim,
+        "{s:?}"
+    );
     assert_eq!(s.root, Root::None);
-    assert!(bflag(bp, ffi::B_LOCKED), "still pinned until the write completes");
+    assert!(
+        bflag(bp, ffi::B_LOCKED),
+        "still pinned until the write completes"
+    );
     assert_eq!(io_running_space(&m), bytes_of(io));
 
     kern::run_pending_io();

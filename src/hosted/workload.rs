@@ -46,7 +46,9 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::hosted::hammer::invariants::{self, CheckwriteSpy};
-use crate::hosted::hammer::{flusher, globals, lock, objects, off, BufRef, IoImpl, Mount, Transaction, Zone};
+use crate::hosted::hammer::{
+    flusher, globals, lock, objects, off, BufRef, IoImpl, Mount, Transaction, Zone,
+};
 use crate::hosted::kern::{self, Config, Device, Fault, FaultOp};
 use crate::sys::ffi;
 
@@ -400,7 +402,12 @@ fn mix(deterministic: bool) -> Vec<(Op, u64)> {
         (Op::Recycle, 80),
     ];
     if deterministic {
-        v.extend([(Op::IoOne, 400), (Op::IoAll, 300), (Op::BufDaemon, 100), (Op::Syncer, 100)]);
+        v.extend([
+            (Op::IoOne, 400),
+            (Op::IoAll, 300),
+            (Op::BufDaemon, 100),
+            (Op::Syncer, 100),
+        ]);
     }
     v
 }
@@ -432,7 +439,10 @@ struct Model {
 
 impl Model {
     fn get(&self, zx: u64) -> Vec<u8> {
-        self.bufs.get(&zx).cloned().unwrap_or_else(|| vec![0; BUFSIZE])
+        self.bufs
+            .get(&zx)
+            .cloned()
+            .unwrap_or_else(|| vec![0; BUFSIZE])
     }
     fn entry(&mut self, zx: u64) -> &mut Vec<u8> {
         self.bufs.entry(zx).or_insert_with(|| vec![0; BUFSIZE])
@@ -452,7 +462,11 @@ fn compare(zx: u64, got: &[u8], want: &[u8]) -> Option<usize> {
     if is_btree(zx) {
         for n in 0..NODES_PER_BUF {
             let r = n * NODE + size_of::<ffi::hammer_crc_t>()..(n + 1) * NODE;
-            if let Some(i) = got[r.clone()].iter().zip(&want[r.clone()]).position(|(a, b)| a != b) {
+            if let Some(i) = got[r.clone()]
+                .iter()
+                .zip(&want[r.clone()])
+                .position(|(a, b)| a != b)
+            {
                 return Some(r.start + i);
             }
         }
@@ -525,7 +539,9 @@ impl Shared {
     }
 
     fn m(&self) -> &Mount {
-        self.mount.as_ref().expect("the workload's mount is mounted")
+        self.mount
+            .as_ref()
+            .expect("the workload's mount is mounted")
     }
 
     fn hmp(&self) -> ffi::hammer_mount_t {
@@ -633,7 +649,11 @@ impl Shared {
         }
         let tail = self.vol_tail.lock().unwrap_or_else(|e| e.into_inner());
         let got = self.m().devices()[0].read_stable(0, BUFSIZE);
-        if let Some(i) = got[VOL_TAIL..].iter().zip(&tail[VOL_TAIL..]).position(|(a, b)| a != b) {
+        if let Some(i) = got[VOL_TAIL..]
+            .iter()
+            .zip(&tail[VOL_TAIL..])
+            .position(|(a, b)| a != b)
+        {
             self.fail(format!(
                 "[{}] {what}: the root volume header differs on stable media at byte {}",
                 self.imp.name,
@@ -662,9 +682,15 @@ impl Shared {
         for zx in all.keys() {
             let (vol, dev_off) = self.m().locate(*zx);
             h = digest(h, &zx.to_le_bytes());
-            h = digest(h, &self.m().devices()[vol as usize].read_current(dev_off, BUFSIZE));
+            h = digest(
+                h,
+                &self.m().devices()[vol as usize].read_current(dev_off, BUFSIZE),
+            );
         }
-        digest(h, &self.m().devices()[0].read_current(0, BUFSIZE)[VOL_TAIL..])
+        digest(
+            h,
+            &self.m().devices()[0].read_current(0, BUFSIZE)[VOL_TAIL..],
+        )
     }
 }
 
@@ -738,12 +764,21 @@ unsafe fn front_write(
         let bio = addr_of_mut!((*bp).b_bio_array[0]);
         (*bio).bio_done = Some(ffi::biodone_sync);
         (*bio).bio_flags |= ffi::BIO_SYNC;
-        let record =
-            objects::hammer_ip_add_bulk(ip, file_off, (*bp).b_data as *const c_void, len as c_int, data_off);
+        let record = objects::hammer_ip_add_bulk(
+            ip,
+            file_off,
+            (*bp).b_data as *const c_void,
+            len as c_int,
+            data_off,
+        );
         let r = (imp.direct_write)(hmp, bio, record);
         let w = ffi::biowait(bio, c"hmrdw".as_ptr());
         let failed = (*bp).b_flags & ffi::B_ERROR != 0;
-        let err = if failed { (*bp).b_error.max(ffi::EIO) } else { 0 };
+        let err = if failed {
+            (*bp).b_error.max(ffi::EIO)
+        } else {
+            0
+        };
         if failed {
             (*bp).b_flags |= ffi::B_INVAL;
             ffi::brelse(bp);
@@ -829,7 +864,13 @@ unsafe fn vnode_of(ip: ffi::hammer_inode_t) -> Option<*mut ffi::vnode> {
 }
 
 /// A B-Tree leaf describing one 16K data block of a file.
-fn leaf_for(obj_id: i64, localization: u32, file_off: i64, data_off: u64, crc: u32) -> ffi::hammer_btree_leaf_elm {
+fn leaf_for(
+    obj_id: i64,
+    localization: u32,
+    file_off: i64,
+    data_off: u64,
+    crc: u32,
+) -> ffi::hammer_btree_leaf_elm {
     let mut l = ffi::hammer_btree_leaf_elm::default();
     l.base.obj_id = obj_id;
     l.base.localization = localization + ffi::HAMMER_LOCALIZE_MISC;
@@ -889,17 +930,29 @@ impl<'a> Worker<'a> {
         let mut slots = Vec::new();
         let mut large_slots = Vec::new();
         for i in (0..META_SLOTS).filter(|&i| mine(i)) {
-            slots.push(Slot { off: m.offset(Zone::Meta, 0, i), class: Class::Meta });
+            slots.push(Slot {
+                off: m.offset(Zone::Meta, 0, i),
+                class: Class::Meta,
+            });
         }
         for i in (0..BTREE_SLOTS).filter(|&i| mine(i)) {
-            slots.push(Slot { off: m.offset(Zone::Btree, 0, i), class: Class::Btree });
+            slots.push(Slot {
+                off: m.offset(Zone::Btree, 0, i),
+                class: Class::Btree,
+            });
         }
         for (vol, count) in [(0, DATA_SLOTS_V0), (1, DATA_SLOTS_V1)] {
             for i in (0..count).filter(|&i| mine(i)) {
                 let l = m.offset(Zone::LargeData, vol, i);
-                slots.push(Slot { off: l, class: Class::Data });
+                slots.push(Slot {
+                    off: l,
+                    class: Class::Data,
+                });
                 large_slots.push(l);
-                slots.push(Slot { off: m.offset(Zone::SmallData, vol, i), class: Class::Data });
+                slots.push(Slot {
+                    off: m.offset(Zone::SmallData, vol, i),
+                    class: Class::Data,
+                });
             }
         }
         let plain = (0..PLAIN_N)
@@ -921,7 +974,11 @@ impl<'a> Worker<'a> {
             file: None,
             budget,
             done: 0,
-            fault_every: if faults == 0 { 0 } else { (budget / (faults + 1)).max(1) },
+            fault_every: if faults == 0 {
+                0
+            } else {
+                (budget / (faults + 1)).max(1)
+            },
             faults_left: faults,
             counts: BTreeMap::new(),
             torn_down: false,
@@ -937,11 +994,18 @@ impl<'a> Worker<'a> {
     }
 
     fn fail(&self, msg: String) {
-        self.sh.fail(format!("[{}] worker {} op {}: {msg}", self.imp().name, self.id, self.done));
+        self.sh.fail(format!(
+            "[{}] worker {} op {}: {msg}",
+            self.imp().name,
+            self.id,
+            self.done
+        ));
     }
 
     fn model(&self) -> std::sync::MutexGuard<'a, Model> {
-        self.sh.models[self.id].lock().unwrap_or_else(|e| e.into_inner())
+        self.sh.models[self.id]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Creates the worker's file (inode + vnode).
@@ -959,10 +1023,16 @@ impl<'a> Worker<'a> {
             ip,
             vp,
             obj_id,
-            large: (0..FILE_LARGE_N).filter(|i| i % n == id).map(|i| FILE_LARGE_BASE + i).collect(),
+            large: (0..FILE_LARGE_N)
+                .filter(|i| i % n == id)
+                .map(|i| FILE_LARGE_BASE + i)
+                .collect(),
             uncommitted: HashSet::new(),
             written: HashSet::new(),
-            small: (0..FILE_SMALL_N).filter(|i| i % n == id).map(|i| FILE_SMALL_BASE + i).collect(),
+            small: (0..FILE_SMALL_N)
+                .filter(|i| i % n == id)
+                .map(|i| FILE_SMALL_BASE + i)
+                .collect(),
         });
     }
 
@@ -1006,7 +1076,10 @@ impl<'a> Worker<'a> {
             if self.sh.failed.load(Ordering::Relaxed) {
                 break;
             }
-            let op = if self.faults_left > 0 && self.fault_every > 0 && (self.done + 1).is_multiple_of(self.fault_every) {
+            let op = if self.faults_left > 0
+                && self.fault_every > 0
+                && (self.done + 1).is_multiple_of(self.fault_every)
+            {
                 Op::ReadFault
             } else {
                 self.pick_op()
@@ -1101,7 +1174,14 @@ impl<'a> Worker<'a> {
         self.fail("the UNDO FIFO stays exhausted after flushes".to_string());
     }
 
-    fn modify(&mut self, t: Option<&mut Transaction>, b: &BufRef, at: usize, data: &[u8], undo: bool) {
+    fn modify(
+        &mut self,
+        t: Option<&mut Transaction>,
+        b: &BufRef,
+        at: usize,
+        data: &[u8],
+        undo: bool,
+    ) {
         self.m().modify(t, b, at, data, undo);
         self.model().entry(b.zone_x())[at..at + data.len()].copy_from_slice(data);
     }
@@ -1136,14 +1216,17 @@ impl<'a> Worker<'a> {
             }
             Op::Bnew => {
                 let held: Vec<u64> = self.held.iter().map(|(o, _)| *o).collect();
-                let Some(s) = self.pick(|s| s.class != Class::Btree && !held.contains(&s.off)) else {
+                let Some(s) = self.pick(|s| s.class != Class::Btree && !held.contains(&s.off))
+                else {
                     return;
                 };
                 let data = self.rng.bytes(BUFSIZE);
                 let body = |w: &mut Self, t: Option<&mut Transaction>| {
                     let b = match w.m().bnew(s.off) {
                         Ok(b) => b,
-                        Err(e) => return w.fail(format!("hammer_bnew({:#x}) failed with {e}", s.off)),
+                        Err(e) => {
+                            return w.fail(format!("hammer_bnew({:#x}) failed with {e}", s.off))
+                        }
                     };
                     // A buffer that is still cached keeps its data; a new
                     // one is zeroed. Either way it is overwritten now.
@@ -1161,7 +1244,9 @@ impl<'a> Worker<'a> {
                 }
             }
             Op::ModData => {
-                let Some(s) = self.pick(|s| s.class == Class::Data) else { return };
+                let Some(s) = self.pick(|s| s.class == Class::Data) else {
+                    return;
+                };
                 let len = 1 + self.rng.below(4096) as usize;
                 let at = self.rng.below((BUFSIZE - len) as u64 + 1) as usize;
                 let data = self.rng.bytes(len);
@@ -1172,7 +1257,9 @@ impl<'a> Worker<'a> {
                 }
             }
             Op::ModMetaUndo | Op::ModMeta => {
-                let Some(s) = self.pick(|s| s.class == Class::Meta) else { return };
+                let Some(s) = self.pick(|s| s.class == Class::Meta) else {
+                    return;
+                };
                 let undo = op == Op::ModMetaUndo;
                 let len = 1 + self.rng.below(if undo { 512 } else { 2048 }) as usize;
                 let at = self.rng.below((BUFSIZE - len) as u64 + 1) as usize;
@@ -1199,13 +1286,15 @@ impl<'a> Worker<'a> {
                 };
                 self.in_trans(|w, t| {
                     w.m().modify_volume(Some(t), &v, at, &data, true);
-                    w.sh.vol_tail.lock().unwrap_or_else(|e| e.into_inner())[at..at + len].copy_from_slice(&data);
+                    w.sh.vol_tail.lock().unwrap_or_else(|e| e.into_inner())[at..at + len]
+                        .copy_from_slice(&data);
                 });
                 self.m().rel_volume(v);
             }
             Op::RelFlush => {
                 let held: Vec<u64> = self.held.iter().map(|(o, _)| *o).collect();
-                let Some(s) = self.pick(|s| s.class != Class::Btree && !held.contains(&s.off)) else {
+                let Some(s) = self.pick(|s| s.class != Class::Btree && !held.contains(&s.off))
+                else {
                     return;
                 };
                 if let Some(b) = self.bread(s.off, "release with flush") {
@@ -1220,7 +1309,9 @@ impl<'a> Worker<'a> {
                 }
             }
             Op::DataFlush => {
-                let Some(s) = self.pick(|s| s.class == Class::Data) else { return };
+                let Some(s) = self.pick(|s| s.class == Class::Data) else {
+                    return;
+                };
                 let len = 1 + self.rng.below(1024) as usize;
                 let at = self.rng.below((BUFSIZE - len) as u64 + 1) as usize;
                 let data = self.rng.bytes(len);
@@ -1306,7 +1397,9 @@ impl<'a> Worker<'a> {
     /// it must be loaded again), modify with or without UNDO, write part of
     /// its body, modify_done (the CRC is due at the next flush), release.
     fn node(&mut self) {
-        let Some(s) = self.pick(|s| s.class == Class::Btree) else { return };
+        let Some(s) = self.pick(|s| s.class == Class::Btree) else {
+            return;
+        };
         let k = self.rng.below(NODES_PER_BUF as u64) as usize;
         let node_off = s.off + (k * NODE) as u64;
         let created = self.model().nodes.contains(&node_off);
@@ -1321,7 +1414,10 @@ impl<'a> Worker<'a> {
             unsafe {
                 let node = objects::hammer_get_node(t.as_ptr(), node_off, !created, &mut error);
                 if error != 0 || node.is_null() {
-                    return w.fail(format!("hammer_get_node({node_off:#x}, new={}) failed with {error}", !created));
+                    return w.fail(format!(
+                        "hammer_get_node({node_off:#x}, new={}) failed with {error}",
+                        !created
+                    ));
                 }
                 if undo {
                     objects::hammer_modify_node_all(t.as_ptr(), node);
@@ -1394,7 +1490,12 @@ impl<'a> Worker<'a> {
     fn read_fault(&mut self) {
         self.faults_left -= 1;
         let held: Vec<u64> = self.held.iter().map(|(o, _)| *o).collect();
-        let cands: Vec<u64> = self.large_slots.iter().copied().filter(|o| !held.contains(o)).collect();
+        let cands: Vec<u64> = self
+            .large_slots
+            .iter()
+            .copied()
+            .filter(|o| !held.contains(o))
+            .collect();
         // The random choice is made once: what the loop skips depends on
         // the cache, and the workload's random stream must not.
         let start = self.rng.below(cands.len() as u64) as usize;
@@ -1421,7 +1522,9 @@ impl<'a> Worker<'a> {
             match self.m().bread(zx) {
                 Ok(b) => {
                     self.m().rel_buffer(b);
-                    self.fail(format!("read of {zx:#x} succeeded despite the injected error"));
+                    self.fail(format!(
+                        "read of {zx:#x} succeeded despite the injected error"
+                    ));
                 }
                 Err(e) if e == ffi::EIO => {
                     self.sh.read_errors.fetch_add(1, Ordering::Relaxed);
@@ -1444,7 +1547,18 @@ impl<'a> Worker<'a> {
         let (ip, vp) = (f.ip, f.vp);
         let file_off = (idx * BUFSIZE as u64) as i64;
         // SAFETY: our live inode and vnode.
-        let e = unsafe { front_write(&self.imp(), self.sh.hmp(), ip, vp, file_off, &data, zx, BUFSIZE) };
+        let e = unsafe {
+            front_write(
+                &self.imp(),
+                self.sh.hmp(),
+                ip,
+                vp,
+                file_off,
+                &data,
+                zx,
+                BUFSIZE,
+            )
+        };
         if e != 0 {
             return self.fail(format!("direct write of file block {idx} failed with {e}"));
         }
@@ -1462,10 +1576,20 @@ impl<'a> Worker<'a> {
         let k = self.rng.below(((BUFSIZE - len) / 1024) as u64 + 1) as usize;
         let zx = self.m().offset(Zone::SmallData, 0, idx);
         let data = self.rng.bytes(BUFSIZE);
-        let file_off = (SMALL_FILE_BLOCK0 + (idx - FILE_SMALL_BASE) as i64 * 16 + k as i64) * BUFSIZE as i64;
+        let file_off =
+            (SMALL_FILE_BLOCK0 + (idx - FILE_SMALL_BASE) as i64 * 16 + k as i64) * BUFSIZE as i64;
         // SAFETY: our live inode and vnode.
         let e = unsafe {
-            front_write(&self.imp(), self.sh.hmp(), ip, vp, file_off, &data, zx + (k * 1024) as u64, len)
+            front_write(
+                &self.imp(),
+                self.sh.hmp(),
+                ip,
+                vp,
+                file_off,
+                &data,
+                zx + (k * 1024) as u64,
+                len,
+            )
         };
         if e != 0 {
             return self.fail(format!("small write into buffer {zx:#x} failed with {e}"));
@@ -1501,7 +1625,11 @@ impl<'a> Worker<'a> {
         let mut leaf = leaf_for(obj_id, 0, file_off, zx, crc);
         // SAFETY: our live vnode; the leaf outlives the call.
         let r = unsafe { front_read(&self.imp(), self.sh.hmp(), vp, file_off, &mut leaf, direct) };
-        let what = if direct { "direct read" } else { "indirect read" };
+        let what = if direct {
+            "direct read"
+        } else {
+            "indirect read"
+        };
         match r {
             Ok(got) => {
                 if let Some(i) = compare(zx, &got, &want) {
@@ -1532,7 +1660,9 @@ impl<'a> Worker<'a> {
         unsafe { (self.imp().direct_uncache)(self.sh.hmp(), &mut leaf) };
         if let Some(b) = kern::lookup(vp, file_off) {
             if b.bio2_offset != ffi::NOOFFSET {
-                self.fail(format!("direct_uncache left file block {idx}'s media offset cached"));
+                self.fail(format!(
+                    "direct_uncache left file block {idx}'s media offset cached"
+                ));
             }
         }
     }
@@ -1562,7 +1692,11 @@ pub fn run(imp: IoImpl, p: &Params, progress: &mut dyn FnMut(&Progress)) -> Repo
     kern::boot(p.config());
     globals::reset();
     let spy = p.checkwrite_spy.then(CheckwriteSpy::install);
-    let m = Mount::builder().implementation(imp).volumes(2).name("hammer").build();
+    let m = Mount::builder()
+        .implementation(imp)
+        .volumes(2)
+        .name("hammer")
+        .build();
     let header = match m.get_volume(0) {
         Ok(v) => {
             let h = v.read();
@@ -1576,7 +1710,9 @@ pub fn run(imp: IoImpl, p: &Params, progress: &mut dyn FnMut(&Progress)) -> Repo
         imp,
         p: p.clone(),
         spy,
-        models: (0..p.workers).map(|_| Mutex::new(Model::default())).collect(),
+        models: (0..p.workers)
+            .map(|_| Mutex::new(Model::default()))
+            .collect(),
         vol_tail: Mutex::new(header),
         done_ops: AtomicU64::new(0),
         flush_cycles: AtomicU64::new(0),
@@ -1606,8 +1742,11 @@ pub fn run(imp: IoImpl, p: &Params, progress: &mut dyn FnMut(&Progress)) -> Repo
     sh.check("mount");
 
     // Budgets: the ops and injected faults split between the workers.
-    let budget = |w: usize| p.ops / p.workers as u64 + u64::from((w as u64) < p.ops % p.workers as u64);
-    let faults = |w: usize| p.read_faults / p.workers as u64 + u64::from((w as u64) < p.read_faults % p.workers as u64);
+    let budget =
+        |w: usize| p.ops / p.workers as u64 + u64::from((w as u64) < p.ops % p.workers as u64);
+    let faults = |w: usize| {
+        p.read_faults / p.workers as u64 + u64::from((w as u64) < p.read_faults % p.workers as u64)
+    };
 
     let t_work = Instant::now();
     if p.deterministic {
@@ -1724,7 +1863,12 @@ pub fn run(imp: IoImpl, p: &Params, progress: &mut dyn FnMut(&Progress)) -> Repo
     r.set("nbuf", p.nbuf as u64);
     r.set("seed", p.seed);
     r.set("work_us", work_time.as_micros() as u64);
-    for (k, v) in sh.op_counts.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+    for (k, v) in sh
+        .op_counts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
         r.set(&format!("op.{k}"), *v);
     }
     let hc = globals::counters();
@@ -1741,11 +1885,23 @@ pub fn run(imp: IoImpl, p: &Params, progress: &mut dyn FnMut(&Progress)) -> Repo
         r.fail(f);
     }
     r.set("flush_cycles", sh.flush_cycles.load(Ordering::Relaxed));
-    r.set("pressure_flushes", sh.pressure_flushes.load(Ordering::Relaxed));
-    r.set("read_faults_injected", sh.read_faults.load(Ordering::Relaxed));
-    r.set("read_errors_handled", sh.read_errors.load(Ordering::Relaxed));
+    r.set(
+        "pressure_flushes",
+        sh.pressure_flushes.load(Ordering::Relaxed),
+    );
+    r.set(
+        "read_faults_injected",
+        sh.read_faults.load(Ordering::Relaxed),
+    );
+    r.set(
+        "read_errors_handled",
+        sh.read_errors.load(Ordering::Relaxed),
+    );
     r.set("device_compares", sh.compares.load(Ordering::Relaxed));
-    r.set("compared_buffers", sh.compared_buffers.load(Ordering::Relaxed));
+    r.set(
+        "compared_buffers",
+        sh.compared_buffers.load(Ordering::Relaxed),
+    );
     let mut checks = sh.checks.load(Ordering::Relaxed);
 
     // -- Unmount: the counters go back to zero.
@@ -1833,8 +1989,16 @@ fn merge_counts(sh: &Shared, counts: &BTreeMap<&'static str, u64>) {
 /// Mounts the devices again (no format) and reads every modelled buffer
 /// through HAMMER: data, meta-data and B-Tree nodes (whose CRC the
 /// neighbours check when a node is loaded). Returns (buffers, checks).
-fn remount_and_verify(imp: IoImpl, devices: &[Device], models: &[Model], r: &mut Report) -> (u64, u64) {
-    let m = Mount::builder().implementation(imp).devices(devices.to_vec(), false).build();
+fn remount_and_verify(
+    imp: IoImpl,
+    devices: &[Device],
+    models: &[Model],
+    r: &mut Report,
+) -> (u64, u64) {
+    let m = Mount::builder()
+        .implementation(imp)
+        .devices(devices.to_vec(), false)
+        .build();
     let mut n = 0;
     let mut errs = invariants::check(&m);
     let mut t = m.start_transaction();
@@ -1850,7 +2014,9 @@ fn remount_and_verify(imp: IoImpl, devices: &[Device], models: &[Model], r: &mut
                     m.rel_buffer(b);
                     n += 1;
                 }
-                Err(e) => errs.push(format!("hammer_bread({zx:#x}) after remount failed with {e}")),
+                Err(e) => errs.push(format!(
+                    "hammer_bread({zx:#x}) after remount failed with {e}"
+                )),
             }
         }
         let mut nodes: Vec<u64> = model.nodes.iter().copied().collect();
@@ -1861,7 +2027,9 @@ fn remount_and_verify(imp: IoImpl, devices: &[Device], models: &[Model], r: &mut
             unsafe {
                 let node = objects::hammer_get_node(t.as_ptr(), node_off, false, &mut error);
                 if error != 0 {
-                    errs.push(format!("B-Tree node {node_off:#x} after remount: error {error} (bad CRC?)"));
+                    errs.push(format!(
+                        "B-Tree node {node_off:#x} after remount: error {error} (bad CRC?)"
+                    ));
                 } else {
                     ffi::hammer_rel_node(node);
                 }
@@ -1919,10 +2087,16 @@ fn error_drills(imp: IoImpl, r: &mut Report) -> u64 {
     m.flush(true);
     kern::quiesce();
     let log = m.critical_errors();
-    if m.critical_error() && log.first().is_some_and(|e| e.error == ffi::EIO && e.obj_id == -1) {
+    if m.critical_error()
+        && log
+            .first()
+            .is_some_and(|e| e.error == ffi::EIO && e.obj_id == -1)
+    {
         r.add("write_errors_handled", 1);
     } else {
-        errs.push(format!("a failed meta-data write did not make a critical error: {log:?}"));
+        errs.push(format!(
+            "a failed meta-data write did not make a critical error: {log:?}"
+        ));
     }
     // SAFETY: the mount is live.
     if unsafe { (*m.hmp()).ronly } != 2 {
@@ -1960,7 +2134,9 @@ fn error_drills(imp: IoImpl, r: &mut Report) -> u64 {
             if e == ffi::EIO && m.critical_error() && log.first().is_some_and(|c| c.obj_id == 77) {
                 r.add("write_errors_handled", 1);
             } else {
-                errs.push(format!("a failed direct write returned {e}, critical errors {log:?}"));
+                errs.push(format!(
+                    "a failed direct write returned {e}, critical errors {log:?}"
+                ));
             }
             r.add("critical_errors", log.len() as u64);
             errs.extend(invariants::check(&m));

@@ -146,7 +146,11 @@ pub fn finish(m: Mount) {
         "[{name}] after unmount:\n  {}",
         errs.join("\n  ")
     );
-    assert!(kern::background_panics().is_empty(), "{:?}", kern::background_panics());
+    assert!(
+        kern::background_panics().is_empty(),
+        "{:?}",
+        kern::background_panics()
+    );
 }
 
 // ---------------------------------------------------------------------
@@ -355,7 +359,9 @@ pub fn grab(vp: *mut ffi::vnode, off: i64) -> *mut ffi::buf {
 /// A copy of a buffer's data.
 pub fn bdata(bp: *mut ffi::buf) -> Vec<u8> {
     // SAFETY: a live buffer maps b_bufsize bytes at b_data.
-    unsafe { core::slice::from_raw_parts((*bp).b_data as *const u8, (*bp).b_bufsize as usize).to_vec() }
+    unsafe {
+        core::slice::from_raw_parts((*bp).b_data as *const u8, (*bp).b_bufsize as usize).to_vec()
+    }
 }
 
 /// The bioops table of an implementation.
@@ -416,7 +422,6 @@ pub fn flush(imp: IoImpl, io: *mut ffi::hammer_io, reclaim: c_int) {
 /// The `hammer_buffer` structure is kept (the mount's teardown unloads it).
 pub fn release_last(imp: IoImpl, b: BufRef, flush: c_int) -> *mut ffi::buf {
     let buffer = b.as_ptr();
-    core::mem::forget(b);
     // SAFETY: the handle held the only reference.
     unsafe {
         let io = addr_of_mut!((*buffer).io);
@@ -432,12 +437,14 @@ pub fn release_last(imp: IoImpl, b: BufRef, flush: c_int) -> *mut ffi::buf {
 /// [`release_last`] for a volume.
 pub fn release_last_volume(imp: IoImpl, v: VolRef, flush: c_int) -> *mut ffi::buf {
     let volume = v.as_ptr();
-    core::mem::forget(v);
     // SAFETY: the handle held the only reference.
     unsafe {
         let io = addr_of_mut!((*volume).io);
         let lk = addr_of_mut!((*io).lock);
-        assert!(lock::oneref(lk), "release_last_volume needs the only reference");
+        assert!(
+            lock::oneref(lk),
+            "release_last_volume needs the only reference"
+        );
         assert!(lock::rel_interlock(lk, false));
         (*volume).ondisk = null_mut();
         let bp = (imp.release)(io, flush);
@@ -465,7 +472,10 @@ pub fn expect_kernel_panic<R>(needle: &str, f: impl FnOnce() -> R) {
         "panic message {msg:?} does not contain {needle:?}"
     );
     let pm = kern::panic_message().expect("panicstr was set");
-    assert!(pm.contains(needle), "panicstr {pm:?} does not contain {needle:?}");
+    assert!(
+        pm.contains(needle),
+        "panicstr {pm:?} does not contain {needle:?}"
+    );
     kern::reset_after_panic();
     assert!(kern::panic_message().is_none());
 }
@@ -497,8 +507,7 @@ impl Standalone {
         // SAFETY: a fresh, zeroed structure (valid all-zero), kept alive by
         // the handle; the volume outlives it.
         unsafe {
-            let buffer =
-                Box::into_raw(Box::<ffi::hammer_buffer>::new_zeroed().assume_init());
+            let buffer = Box::into_raw(Box::<ffi::hammer_buffer>::new_zeroed().assume_init());
             (imp.init)(addr_of_mut!((*buffer).io), volume, type_);
             (*buffer).zoneX_offset = zone_x;
             (*buffer).zone2_offset = zone2(zone_x);
@@ -615,6 +624,9 @@ pub fn catch_kernel_panic<R>(needle: &str, f: impl FnOnce() -> R) -> String {
         .cloned()
         .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_default();
-    assert!(msg.contains(needle), "panic {msg:?} does not contain {needle:?}");
+    assert!(
+        msg.contains(needle),
+        "panic {msg:?} does not contain {needle:?}"
+    );
     msg
 }

@@ -103,7 +103,9 @@ fn first_line(m: &str) -> String {
         })
         .or_else(|| lines.iter().rev().find(|l| !l.trim().is_empty()).copied())
         .unwrap_or("");
-    let op = lines.iter().find_map(|l| l.strip_prefix("conformance child: panic during operation "));
+    let op = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("conformance child: panic during operation "));
     match op {
         Some(op) => format!("{} (operation {op})", msg.trim()),
         None => msg.trim().to_string(),
