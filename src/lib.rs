@@ -1,6 +1,9 @@
 //! HAMMER's buffer-cache I/O layer (`sys/vfs/hammer/hammer_io.c`) in Rust.
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
+// Every unsafe block says why it is sound, every unsafe fn when it may be
+// called (the generated bindings in sys::ffi are exempt).
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 #[cfg(feature = "hosted")]
 extern crate std;

@@ -18,6 +18,7 @@
     clippy::all,
     clippy::pedantic,
     clippy::missing_safety_doc,
+    clippy::undocumented_unsafe_blocks,
     clippy::useless_transmute,
     clippy::ptr_offset_with_cast,
     improper_ctypes,
