@@ -479,7 +479,7 @@ unsafe extern "C-unwind" fn w_init(
     // SAFETY: forwarded; the io is identified after init (it may be fresh).
     unsafe {
         rec(format!("C io_init vol={} type={t}", (*volume).vol_no));
-        (inner().init)(io, volume, t);
+        kern::trace::fs_entry(|| (inner().init)(io, volume, t));
         name_io(io);
         rec(format!("R io_init | {}", st(io)));
     }
@@ -498,7 +498,7 @@ unsafe extern "C-unwind" fn w_read(
             kern::vnode_id(devvp),
             io_id(io)
         ));
-        let r = (inner().read)(devvp, io, limit);
+        let r = kern::trace::fs_entry(|| (inner().read)(devvp, io, limit));
         rec(format!("R io_read {r} | {}", st(io)));
         r
     }
@@ -509,7 +509,7 @@ unsafe extern "C-unwind" fn w_advance(io: *mut ffi::hammer_io) {
     unsafe {
         name_io(io);
         rec(format!("C io_advance {}", io_id(io)));
-        (inner().advance)(io);
+        kern::trace::fs_entry(|| (inner().advance)(io));
         rec(format!("R io_advance | {}", st(io)));
     }
 }
@@ -523,7 +523,7 @@ unsafe extern "C-unwind" fn w_new(devvp: *mut ffi::vnode, io: *mut ffi::hammer_i
             kern::vnode_id(devvp),
             io_id(io)
         ));
-        let r = (inner().new)(devvp, io);
+        let r = kern::trace::fs_entry(|| (inner().new)(devvp, io));
         rec(format!("R io_new {r} | {}", st(io)));
         r
     }
@@ -536,7 +536,7 @@ unsafe extern "C-unwind" fn w_inval(
     // SAFETY: forwarded.
     unsafe {
         rec(format!("C io_inval vol={} {zone2:x}", (*volume).vol_no));
-        let r = (inner().inval)(volume, zone2);
+        let r = kern::trace::fs_entry(|| (inner().inval)(volume, zone2));
         rec(format!("R io_inval {r}"));
         r
     }
@@ -547,7 +547,7 @@ unsafe extern "C-unwind" fn w_release(io: *mut ffi::hammer_io, flush: c_int) -> 
     unsafe {
         name_io(io);
         rec(format!("C io_release {} flush={flush}", io_id(io)));
-        let r = (inner().release)(io, flush);
+        let r = kern::trace::fs_entry(|| (inner().release)(io, flush));
         rec(format!("R io_release {} | {}", buf_id(r), st(io)));
         r
     }
@@ -558,7 +558,7 @@ unsafe extern "C-unwind" fn w_flush(io: *mut ffi::hammer_io, reclaim: c_int) {
     unsafe {
         name_io(io);
         rec(format!("C io_flush {} reclaim={reclaim}", io_id(io)));
-        (inner().flush)(io, reclaim);
+        kern::trace::fs_entry(|| (inner().flush)(io, reclaim));
         rec(format!("R io_flush | {}", st(io)));
     }
 }
@@ -568,7 +568,7 @@ unsafe extern "C-unwind" fn w_wait(io: *mut ffi::hammer_io) {
     unsafe {
         name_io(io);
         rec(format!("C io_wait {}", io_id(io)));
-        (inner().wait)(io);
+        kern::trace::fs_entry(|| (inner().wait)(io));
         rec(format!("R io_wait | {}", st(io)));
     }
 }
@@ -588,7 +588,7 @@ unsafe extern "C-unwind" fn w_wait_all(
                 .into_owned()
         };
         rec(format!("C io_wait_all {id} doflush={doflush}"));
-        (inner().wait_all)(hmp, ident, doflush);
+        kern::trace::fs_entry(|| (inner().wait_all)(hmp, ident, doflush));
         rec(format!("R io_wait_all | {}", mount_state(hmp)));
     }
 }
@@ -639,7 +639,7 @@ unsafe extern "C-unwind" fn w_direct_read(
             bio_id(bio),
             leaf_id(leaf)
         ));
-        let r = (inner().direct_read)(hmp, bio, leaf);
+        let r = kern::trace::fs_entry(|| (inner().direct_read)(hmp, bio, leaf));
         rec(format!("R io_direct_read {r}"));
         r
     }
@@ -657,7 +657,7 @@ unsafe extern "C-unwind" fn w_indirect_read(
             bio_id(bio),
             leaf_id(leaf)
         ));
-        let r = (inner().indirect_read)(hmp, bio, leaf);
+        let r = kern::trace::fs_entry(|| (inner().indirect_read)(hmp, bio, leaf));
         rec(format!("R io_indirect_read {r}"));
         r
     }
@@ -676,7 +676,7 @@ unsafe extern "C-unwind" fn w_direct_write(
             bio_id(bio),
             record_id(record)
         ));
-        let r = (inner().direct_write)(hmp, bio, record);
+        let r = kern::trace::fs_entry(|| (inner().direct_write)(hmp, bio, record));
         rec(format!("R io_direct_write {r}"));
         r
     }
@@ -686,7 +686,7 @@ unsafe extern "C-unwind" fn w_direct_wait(record: ffi::hammer_record_t) {
     // SAFETY: forwarded.
     unsafe {
         rec(format!("C io_direct_wait {}", record_id(record)));
-        (inner().direct_wait)(record);
+        kern::trace::fs_entry(|| (inner().direct_wait)(record));
         rec(format!("R io_direct_wait {}", record_id(record)));
     }
 }
@@ -698,7 +698,7 @@ unsafe extern "C-unwind" fn w_direct_uncache(
     // SAFETY: forwarded.
     unsafe {
         rec(format!("C io_direct_uncache {}", leaf_id(leaf)));
-        (inner().direct_uncache)(hmp, leaf);
+        kern::trace::fs_entry(|| (inner().direct_uncache)(hmp, leaf));
         rec("R io_direct_uncache".into());
     }
 }
@@ -708,7 +708,7 @@ unsafe extern "C-unwind" fn w_write_interlock(io: ffi::hammer_io_t) {
     unsafe {
         name_io(io);
         rec(format!("C io_write_interlock {}", io_id(io)));
-        (inner().write_interlock)(io);
+        kern::trace::fs_entry(|| (inner().write_interlock)(io));
         rec(format!("R io_write_interlock | {}", st(io)));
     }
 }
@@ -718,7 +718,7 @@ unsafe extern "C-unwind" fn w_done_interlock(io: ffi::hammer_io_t) {
     unsafe {
         name_io(io);
         rec(format!("C io_done_interlock {}", io_id(io)));
-        (inner().done_interlock)(io);
+        kern::trace::fs_entry(|| (inner().done_interlock)(io));
         rec(format!("R io_done_interlock | {}", st(io)));
     }
 }
@@ -728,7 +728,7 @@ unsafe extern "C-unwind" fn w_clear_modify(io: *mut ffi::hammer_io, inval: c_int
     unsafe {
         name_io(io);
         rec(format!("C io_clear_modify {} inval={inval}", io_id(io)));
-        (inner().clear_modify)(io, inval);
+        kern::trace::fs_entry(|| (inner().clear_modify)(io, inval));
         rec(format!("R io_clear_modify | {}", st(io)));
     }
 }
@@ -738,7 +738,7 @@ unsafe extern "C-unwind" fn w_clear_modlist(io: *mut ffi::hammer_io) {
     unsafe {
         name_io(io);
         rec(format!("C io_clear_modlist {}", io_id(io)));
-        (inner().clear_modlist)(io);
+        kern::trace::fs_entry(|| (inner().clear_modlist)(io));
         rec(format!("R io_clear_modlist | {}", st(io)));
     }
 }
@@ -747,7 +747,7 @@ unsafe extern "C-unwind" fn w_flush_sync(hmp: ffi::hammer_mount_t) {
     // SAFETY: forwarded.
     unsafe {
         rec(format!("C io_flush_sync | {}", mount_state(hmp)));
-        (inner().flush_sync)(hmp);
+        kern::trace::fs_entry(|| (inner().flush_sync)(hmp));
         rec(format!("R io_flush_sync | {}", mount_state(hmp)));
     }
 }
@@ -757,7 +757,7 @@ unsafe extern "C-unwind" fn w_clear_error(io: *mut ffi::hammer_io) {
     unsafe {
         name_io(io);
         rec(format!("C io_clear_error {}", io_id(io)));
-        (inner().clear_error)(io);
+        kern::trace::fs_entry(|| (inner().clear_error)(io));
         rec(format!("R io_clear_error | {}", st(io)));
     }
 }
@@ -767,7 +767,7 @@ unsafe extern "C-unwind" fn w_clear_error_noassert(io: *mut ffi::hammer_io) {
     unsafe {
         name_io(io);
         rec(format!("C io_clear_error_noassert {}", io_id(io)));
-        (inner().clear_error_noassert)(io);
+        kern::trace::fs_entry(|| (inner().clear_error_noassert)(io));
         rec(format!("R io_clear_error_noassert | {}", st(io)));
     }
 }
@@ -777,7 +777,7 @@ unsafe extern "C-unwind" fn w_notmeta(buffer: ffi::hammer_buffer_t) {
     unsafe {
         let io = core::ptr::addr_of_mut!((*buffer).io);
         rec(format!("C io_notmeta {}", io_id(io)));
-        (inner().notmeta)(buffer);
+        kern::trace::fs_entry(|| (inner().notmeta)(buffer));
         rec(format!("R io_notmeta | {}", st(io)));
     }
 }
@@ -786,7 +786,7 @@ unsafe extern "C-unwind" fn w_limit_backlog(hmp: ffi::hammer_mount_t) {
     // SAFETY: forwarded.
     unsafe {
         rec("C io_limit_backlog".into());
-        (inner().limit_backlog)(hmp);
+        kern::trace::fs_entry(|| (inner().limit_backlog)(hmp));
         rec(format!("R io_limit_backlog | {}", mount_state(hmp)));
     }
 }
@@ -816,7 +816,7 @@ unsafe extern "C-unwind" fn w_modify_volume(
             io_id(io),
             rel(base, (*v).ondisk as *mut c_void)
         ));
-        (inner().modify_volume)(t, v, base, len);
+        kern::trace::fs_entry(|| (inner().modify_volume)(t, v, base, len));
         rec(format!("R modify_volume | {}", st(io)));
     }
 }
@@ -836,7 +836,7 @@ unsafe extern "C-unwind" fn w_modify_buffer(
             io_id(io),
             rel(base, (*b).ondisk)
         ));
-        (inner().modify_buffer)(t, b, base, len);
+        kern::trace::fs_entry(|| (inner().modify_buffer)(t, b, base, len));
         rec(format!("R modify_buffer | {}", st(io)));
     }
 }
@@ -846,7 +846,7 @@ unsafe extern "C-unwind" fn w_modify_volume_done(v: ffi::hammer_volume_t) {
     unsafe {
         let io = core::ptr::addr_of_mut!((*v).io);
         rec(format!("C modify_volume_done {}", io_id(io)));
-        (inner().modify_volume_done)(v);
+        kern::trace::fs_entry(|| (inner().modify_volume_done)(v));
         rec(format!("R modify_volume_done | {}", st(io)));
     }
 }
@@ -856,7 +856,7 @@ unsafe extern "C-unwind" fn w_modify_buffer_done(b: ffi::hammer_buffer_t) {
     unsafe {
         let io = core::ptr::addr_of_mut!((*b).io);
         rec(format!("C modify_buffer_done {}", io_id(io)));
-        (inner().modify_buffer_done)(b);
+        kern::trace::fs_entry(|| (inner().modify_buffer_done)(b));
         rec(format!("R modify_buffer_done | {}", st(io)));
     }
 }
@@ -879,12 +879,12 @@ unsafe fn head_name(head: *mut ModHead, elm: *mut Io) -> &'static str {
 
 unsafe extern "C-unwind" fn w_mod_insert_color(head: *mut ModHead, elm: *mut Io) {
     // SAFETY: forwarded.
-    unsafe { (inner().mod_insert_color)(head, elm) }
+    unsafe { kern::trace::fs_entry(|| (inner().mod_insert_color)(head, elm)) }
 }
 
 unsafe extern "C-unwind" fn w_mod_remove_color(head: *mut ModHead, parent: *mut Io, elm: *mut Io) {
     // SAFETY: forwarded.
-    unsafe { (inner().mod_remove_color)(head, parent, elm) }
+    unsafe { kern::trace::fs_entry(|| (inner().mod_remove_color)(head, parent, elm)) }
 }
 
 unsafe extern "C-unwind" fn w_mod_remove(head: *mut ModHead, elm: *mut Io) -> *mut Io {
@@ -895,7 +895,7 @@ unsafe extern "C-unwind" fn w_mod_remove(head: *mut ModHead, elm: *mut Io) -> *m
             head_name(head, elm),
             io_id(elm)
         ));
-        let r = (inner().mod_remove)(head, elm);
+        let r = kern::trace::fs_entry(|| (inner().mod_remove)(head, elm));
         rec(format!("R mod_remove {}", io_id(r)));
         r
     }
@@ -909,7 +909,7 @@ unsafe extern "C-unwind" fn w_mod_insert(head: *mut ModHead, elm: *mut Io) -> *m
             head_name(head, elm),
             io_id(elm)
         ));
-        let r = (inner().mod_insert)(head, elm);
+        let r = kern::trace::fs_entry(|| (inner().mod_insert)(head, elm));
         rec(format!("R mod_insert {}", io_id(r)));
         r
     }
@@ -918,7 +918,7 @@ unsafe extern "C-unwind" fn w_mod_insert(head: *mut ModHead, elm: *mut Io) -> *m
 unsafe extern "C-unwind" fn w_mod_find(head: *mut ModHead, elm: *mut Io) -> *mut Io {
     // SAFETY: forwarded.
     unsafe {
-        let r = (inner().mod_find)(head, elm);
+        let r = kern::trace::fs_entry(|| (inner().mod_find)(head, elm));
         rec(format!("C mod_find {} -> {}", io_id(elm), io_id(r)));
         r
     }
@@ -933,7 +933,7 @@ unsafe extern "C-unwind" fn w_mod_scan(
     // SAFETY: forwarded.
     unsafe {
         rec("C mod_scan".into());
-        let r = (inner().mod_scan)(head, scancmp, cb, data);
+        let r = kern::trace::fs_entry(|| (inner().mod_scan)(head, scancmp, cb, data));
         rec(format!("R mod_scan {r}"));
         r
     }
@@ -942,7 +942,7 @@ unsafe extern "C-unwind" fn w_mod_scan(
 unsafe extern "C-unwind" fn w_mod_next(elm: *mut Io) -> *mut Io {
     // SAFETY: forwarded.
     unsafe {
-        let r = (inner().mod_next)(elm);
+        let r = kern::trace::fs_entry(|| (inner().mod_next)(elm));
         rec(format!("C mod_next {} -> {}", io_id(elm), io_id(r)));
         r
     }
@@ -951,7 +951,7 @@ unsafe extern "C-unwind" fn w_mod_next(elm: *mut Io) -> *mut Io {
 unsafe extern "C-unwind" fn w_mod_prev(elm: *mut Io) -> *mut Io {
     // SAFETY: forwarded.
     unsafe {
-        let r = (inner().mod_prev)(elm);
+        let r = kern::trace::fs_entry(|| (inner().mod_prev)(elm));
         rec(format!("C mod_prev {} -> {}", io_id(elm), io_id(r)));
         r
     }
@@ -960,7 +960,7 @@ unsafe extern "C-unwind" fn w_mod_prev(elm: *mut Io) -> *mut Io {
 unsafe extern "C-unwind" fn w_mod_minmax(head: *mut ModHead, val: c_int) -> *mut Io {
     // SAFETY: forwarded.
     unsafe {
-        let r = (inner().mod_minmax)(head, val);
+        let r = kern::trace::fs_entry(|| (inner().mod_minmax)(head, val));
         rec(format!(
             "C mod_minmax {} {val} -> {}",
             head_name(head, r),

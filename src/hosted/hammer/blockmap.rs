@@ -19,6 +19,7 @@ use super::off::{self, LARGEBLOCK_MASK64, LARGEBLOCK_SIZE64};
 use super::ondisk::{hammer_get_root_volume, hammer_rel_volume};
 use super::{kassert, kpanic};
 use crate::sys::ffi;
+pub use super::ntrace::hammer_blockmap_lookup;
 
 /// Zones that a blockmap lookup accepts in the hosted model: the four the
 /// kernel allocates from. The reserved ones (12..14) and UNAVAIL (15) have
@@ -40,8 +41,8 @@ fn zone_is_mapped(zone: i32) -> bool {
 /// # Safety
 ///
 /// `errorp` is writable. `hmp` is not dereferenced.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_blockmap_lookup(
+/// Untraced body of the C entry point `hammer_blockmap_lookup` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_blockmap_lookup_untraced(
     _hmp: ffi::hammer_mount_t,
     zone_offset: ffi::hammer_off_t,
     errorp: *mut c_int,

@@ -38,6 +38,7 @@ pub const LOCKF_EXCLUSIVE: u32 = ffi::HAMMER_LOCKF_EXCLUSIVE;
 pub const LOCKF_WANTED: u32 = ffi::HAMMER_LOCKF_WANTED;
 
 use super::{curthread, kpanic, kprint};
+pub use super::ntrace::{hammer_lock_ex_ident, hammer_unlock, hammer_ref, hammer_rel, hammer_try_interlock_norefs, hammer_put_interlock};
 
 /// The `refs` word of `lock` as an atomic.
 ///
@@ -172,8 +173,8 @@ pub unsafe fn lockval_word(lock: *mut ffi::hammer_lock) -> u32 {
 ///
 /// `lock` points to a live lock the caller holds a reference on; `ident`
 /// is a NUL-terminated string valid for the call.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_lock_ex_ident(
+/// Untraced body of the C entry point `hammer_lock_ex_ident` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_lock_ex_ident_untraced(
     lock: *mut ffi::hammer_lock,
     ident: *const c_char,
 ) {
@@ -312,8 +313,8 @@ pub unsafe fn hammer_lock_sh_try(lock: *mut ffi::hammer_lock) -> c_int {
 /// # Safety
 ///
 /// `lock` points to a live lock the caller holds.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_unlock(lock: *mut ffi::hammer_lock) {
+/// Untraced body of the C entry point `hammer_unlock` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_unlock_untraced(lock: *mut ffi::hammer_lock) {
     let td = curthread();
     // SAFETY: caller contract.
     let lv_word = unsafe { lockval(lock) };
@@ -355,8 +356,8 @@ pub unsafe extern "C-unwind" fn hammer_unlock(lock: *mut ffi::hammer_lock) {
 /// # Safety
 ///
 /// `lock` points to a live lock.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_ref(lock: *mut ffi::hammer_lock) {
+/// Untraced body of the C entry point `hammer_ref` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_ref_untraced(lock: *mut ffi::hammer_lock) {
     // SAFETY: caller contract.
     let word = unsafe { refs(lock) };
     loop {
@@ -380,8 +381,8 @@ pub unsafe extern "C-unwind" fn hammer_ref(lock: *mut ffi::hammer_lock) {
 /// # Safety
 ///
 /// `lock` points to a live lock with a reference to drop.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_rel(lock: *mut ffi::hammer_lock) {
+/// Untraced body of the C entry point `hammer_rel` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_rel_untraced(lock: *mut ffi::hammer_lock) {
     // SAFETY: caller contract.
     let word = unsafe { refs(lock) };
     loop {
@@ -610,8 +611,8 @@ pub unsafe fn get_interlock(lock: *mut ffi::hammer_lock) -> bool {
 /// # Safety
 ///
 /// `lock` points to a live lock.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_try_interlock_norefs(lock: *mut ffi::hammer_lock) -> c_int {
+/// Untraced body of the C entry point `hammer_try_interlock_norefs` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_try_interlock_norefs_untraced(lock: *mut ffi::hammer_lock) -> c_int {
     // SAFETY: caller contract.
     let word = unsafe { refs(lock) };
     loop {
@@ -634,8 +635,8 @@ pub unsafe extern "C-unwind" fn hammer_try_interlock_norefs(lock: *mut ffi::hamm
 /// # Safety
 ///
 /// `lock` points to a live lock whose interlock the caller holds.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_put_interlock(lock: *mut ffi::hammer_lock, error: c_int) {
+/// Untraced body of the C entry point `hammer_put_interlock` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_put_interlock_untraced(lock: *mut ffi::hammer_lock, error: c_int) {
     // SAFETY: caller contract.
     let word = unsafe { refs(lock) };
     loop {

@@ -28,6 +28,7 @@ pub mod ioimpl;
 pub mod kcall;
 pub mod lock;
 pub mod mount;
+mod ntrace;
 pub mod objects;
 pub mod ondisk;
 mod queue;

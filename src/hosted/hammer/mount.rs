@@ -45,6 +45,7 @@ use super::{kassert, kprint};
 use crate::hosted::kern::{trace, Device};
 use crate::rbtree::hammer_mod::ModTree;
 use crate::sys::ffi;
+pub use super::ntrace::hammer_critical_error;
 
 /// `HAMMER_VOL_VERSION_DEFAULT`: what newfs_hammer formats.
 pub const VOL_VERSION_DEFAULT: u32 = 6;
@@ -1018,8 +1019,8 @@ fn forget_critical_log(hmp: ffi::hammer_mount_t) {
 ///
 /// `hmp` is a live mount; `ip` null or a live inode; `msg` null or a
 /// NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_critical_error(
+/// Untraced body of the C entry point `hammer_critical_error` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_critical_error_untraced(
     hmp: ffi::hammer_mount_t,
     ip: ffi::hammer_inode_t,
     error: c_int,

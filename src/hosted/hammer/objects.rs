@@ -32,6 +32,7 @@ use super::queue::{tailq_first, tailq_init, tailq_insert_tail, tailq_remove};
 use super::trees::{ino_lookup, nod_lookup, InoTree, NodTree, RecTree};
 use super::{kassert, kpanic};
 use crate::sys::ffi;
+pub use super::ntrace::{hammer_rel_node, hammer_get_vnode, hammer_rel_inode, hammer_scan_inode_snapshots, hammer_ip_replace_bulk, hammer_rel_mem_record};
 
 // ---------------------------------------------------------------------
 // B-Tree nodes
@@ -242,8 +243,8 @@ unsafe fn rel_node(node: ffi::hammer_node_t, locked: bool) {
 /// # Safety
 ///
 /// `node` is live and referenced.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_rel_node(node: ffi::hammer_node_t) {
+/// Untraced body of the C entry point `hammer_rel_node` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_rel_node_untraced(node: ffi::hammer_node_t) {
     // SAFETY: forwarded contract.
     unsafe { rel_node(node, false) }
 }
@@ -444,8 +445,8 @@ pub const FILE_VNODE_SIZE: u64 = 64 << 20;
 /// # Safety
 ///
 /// `ip` is a live, referenced inode; `vpp` writable.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_get_vnode(
+/// Untraced body of the C entry point `hammer_get_vnode` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_get_vnode_untraced(
     ip: *mut ffi::hammer_inode,
     vpp: *mut *mut ffi::vnode,
 ) -> c_int {
@@ -549,8 +550,8 @@ use inode_flags::MODMASK as INODE_MODMASK;
 /// # Safety
 ///
 /// `ip` is a live, referenced inode.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_rel_inode(ip: ffi::hammer_inode_t, flush: c_int) {
+/// Untraced body of the C entry point `hammer_rel_inode` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_rel_inode_untraced(ip: ffi::hammer_inode_t, flush: c_int) {
     // SAFETY: caller contract.
     unsafe {
         let lk = addr_of_mut!((*ip).lock);
@@ -696,8 +697,8 @@ unsafe fn info_cmp_all_history(ip: ffi::hammer_inode_t, info: ffi::hammer_inode_
 ///
 /// `hmp` and `iinfo` are live; `callback` is safe to call on any inode of
 /// the mount with `iinfo`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_scan_inode_snapshots(
+/// Untraced body of the C entry point `hammer_scan_inode_snapshots` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_scan_inode_snapshots_untraced(
     hmp: ffi::hammer_mount_t,
     iinfo: ffi::hammer_inode_info_t,
     callback: Option<
@@ -871,8 +872,8 @@ pub unsafe fn hammer_mem_add(record: ffi::hammer_record_t) -> c_int {
 /// # Safety
 ///
 /// `record` is live and referenced, with a live inode.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_ip_replace_bulk(
+/// Untraced body of the C entry point `hammer_ip_replace_bulk` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_ip_replace_bulk_untraced(
     _hmp: ffi::hammer_mount_t,
     record: ffi::hammer_record_t,
 ) {
@@ -908,8 +909,8 @@ pub unsafe extern "C-unwind" fn hammer_ip_replace_bulk(
 /// # Safety
 ///
 /// `record` is live and referenced.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_rel_mem_record(record: ffi::hammer_record_t) {
+/// Untraced body of the C entry point `hammer_rel_mem_record` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_rel_mem_record_untraced(record: ffi::hammer_record_t) {
     // SAFETY: caller contract.
     unsafe {
         hammer_rel(addr_of_mut!((*record).lock));

@@ -29,6 +29,7 @@ use super::queue::{tailq_empty, tailq_init};
 use super::trees::{buf_lookup, vol_lookup, BufTree};
 use super::{kassert, kprint};
 use crate::sys::ffi;
+pub use super::ntrace::{hammer_get_volume, hammer_rel_volume, hammer_rel_buffer, hammer_bread, hammer_sync_buffers, hammer_del_buffers};
 
 pub(crate) use super::kcall::{gettoken, reltoken};
 
@@ -54,8 +55,8 @@ pub(crate) unsafe fn brelse_opt(bp: *mut ffi::buf) {
 /// # Safety
 ///
 /// `hmp` is a live mount, `errorp` writable.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_get_volume(
+/// Untraced body of the C entry point `hammer_get_volume` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_get_volume_untraced(
     hmp: ffi::hammer_mount_t,
     vol_no: i32,
     errorp: *mut c_int,
@@ -163,8 +164,8 @@ unsafe fn load_volume(volume: ffi::hammer_volume_t) -> c_int {
 /// # Safety
 ///
 /// `volume` is a live, referenced volume.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_rel_volume(volume: ffi::hammer_volume_t, locked: c_int) {
+/// Untraced body of the C entry point `hammer_rel_volume` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_rel_volume_untraced(volume: ffi::hammer_volume_t, locked: c_int) {
     // SAFETY: caller contract; the mount outlives its volumes.
     unsafe {
         let lk = addr_of_mut!((*volume).io.lock);
@@ -470,8 +471,8 @@ unsafe fn unlose_nocheck(hmp: ffi::hammer_mount_t, buffer: ffi::hammer_buffer_t)
 /// # Safety
 ///
 /// `buffer` is a live, referenced buffer.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_rel_buffer(buffer: ffi::hammer_buffer_t, locked: c_int) {
+/// Untraced body of the C entry point `hammer_rel_buffer` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_rel_buffer_untraced(buffer: ffi::hammer_buffer_t, locked: c_int) {
     // SAFETY: caller contract; the structures reached belong to the mount.
     unsafe {
         let lk = addr_of_mut!((*buffer).io.lock);
@@ -559,8 +560,8 @@ unsafe fn get_data(
 ///
 /// `hmp` live; `errorp` writable; `*bufferp` null or a buffer the caller
 /// holds a reference on.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_bread(
+/// Untraced body of the C entry point `hammer_bread` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_bread_untraced(
     hmp: *mut ffi::hammer_mount,
     buf_offset: ffi::hammer_off_t,
     errorp: *mut c_int,
@@ -637,8 +638,8 @@ pub unsafe fn hammer_bnew_ext(
 /// # Safety
 ///
 /// `hmp` is a live mount.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_sync_buffers(
+/// Untraced body of the C entry point `hammer_sync_buffers` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_sync_buffers_untraced(
     hmp: ffi::hammer_mount_t,
     base_offset: ffi::hammer_off_t,
     bytes: c_int,
@@ -683,8 +684,8 @@ pub unsafe extern "C-unwind" fn hammer_sync_buffers(
 /// # Safety
 ///
 /// `hmp` is a live mount and `zone2_offset` names one of its volumes.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_del_buffers(
+/// Untraced body of the C entry point `hammer_del_buffers` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_del_buffers_untraced(
     hmp: ffi::hammer_mount_t,
     base_offset: ffi::hammer_off_t,
     zone2_offset: ffi::hammer_off_t,

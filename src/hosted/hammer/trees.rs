@@ -16,6 +16,7 @@ use core::ptr::addr_of_mut;
 
 use crate::rbtree::{RbTree, ScanFn};
 use crate::sys::ffi;
+pub use super::ntrace::{hammer_vol_rb_tree_RB_NEXT, hammer_vol_rb_tree_RB_MINMAX};
 
 /// Maps an ordering to the C comparison convention.
 fn ord(o: Ordering) -> c_int {
@@ -373,8 +374,9 @@ pub unsafe extern "C-unwind" fn hammer_vol_rb_tree_RB_SCAN(
 /// # Safety
 ///
 /// As [`RbTree::next`].
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_vol_rb_tree_RB_NEXT(
+/// Untraced body of the C entry point `hammer_vol_rb_tree_RB_NEXT` (see `ntrace`).
+#[allow(non_snake_case)]
+pub(crate) unsafe extern "C-unwind" fn hammer_vol_rb_tree_RB_NEXT_untraced(
     elm: *mut ffi::hammer_volume,
 ) -> *mut ffi::hammer_volume {
     // SAFETY: forwarded contract.
@@ -399,8 +401,9 @@ pub unsafe extern "C-unwind" fn hammer_vol_rb_tree_RB_PREV(
 /// # Safety
 ///
 /// As [`RbTree::minmax`].
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_vol_rb_tree_RB_MINMAX(
+/// Untraced body of the C entry point `hammer_vol_rb_tree_RB_MINMAX` (see `ntrace`).
+#[allow(non_snake_case)]
+pub(crate) unsafe extern "C-unwind" fn hammer_vol_rb_tree_RB_MINMAX_untraced(
     head: *mut ffi::hammer_vol_rb_tree,
     val: c_int,
 ) -> *mut ffi::hammer_volume {

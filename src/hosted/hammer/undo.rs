@@ -21,6 +21,7 @@ use super::queue::{tailq_first, tailq_init, tailq_insert_tail, tailq_remove};
 use super::trees::{InoRedoTree, UndTree};
 use super::{kassert, kpanic};
 use crate::sys::ffi;
+pub use super::ntrace::{hammer_generate_undo, hammer_undo_reclaim};
 
 /// `HAMMER_HEAD_SIGNATURE`
 pub const HEAD_SIGNATURE: u16 = 0xC84E;
@@ -307,8 +308,8 @@ pub unsafe fn hammer_generate_redo_sync(trans: ffi::hammer_transaction_t) {
 ///
 /// `trans` is a live transaction holding the sync lock, whose `rootvol`
 /// is referenced; `base..base+len` is readable.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_generate_undo(
+/// Untraced body of the C entry point `hammer_generate_undo` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_generate_undo_untraced(
     trans: ffi::hammer_transaction_t,
     zone_off: ffi::hammer_off_t,
     base: *mut c_void,
@@ -446,8 +447,8 @@ pub unsafe extern "C-unwind" fn hammer_generate_undo(
 /// # Safety
 ///
 /// `io` is the `io` of a live undo buffer of a live mount.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn hammer_undo_reclaim(io: ffi::hammer_io_t) -> c_int {
+/// Untraced body of the C entry point `hammer_undo_reclaim` (see `ntrace`).
+pub(crate) unsafe extern "C-unwind" fn hammer_undo_reclaim_untraced(io: ffi::hammer_io_t) -> c_int {
     // SAFETY: caller contract.
     unsafe {
         let undomap = &(*(*io).hmp).blockmap[ffi::HAMMER_ZONE_UNDO_INDEX as usize];

@@ -38,7 +38,7 @@ pub(crate) fn buf_deallocate(bp: Bp) {
         lock().st.io_deallocate += 1;
         trace::callback("io_deallocate", bp, &[]);
         // SAFETY: calling the filesystem's callback with its buffer.
-        unsafe { f(bp.0) };
+        trace::fs_entry(|| unsafe { f(bp.0) });
     }
 }
 
@@ -48,7 +48,7 @@ pub(crate) fn buf_start(bp: Bp) {
         lock().st.io_start += 1;
         trace::callback("io_start", bp, &[]);
         // SAFETY: as above.
-        unsafe { f(bp.0) };
+        trace::fs_entry(|| unsafe { f(bp.0) });
     }
 }
 
@@ -58,7 +58,7 @@ pub(crate) fn buf_complete(bp: Bp) {
         lock().st.io_complete += 1;
         trace::callback("io_complete", bp, &[]);
         // SAFETY: as above.
-        unsafe { f(bp.0) };
+        trace::fs_entry(|| unsafe { f(bp.0) });
     }
 }
 
@@ -69,7 +69,7 @@ pub(crate) fn buf_checkwrite(bp: Bp) -> i32 {
             lock().st.io_checkwrite += 1;
             trace::callback("io_checkwrite", bp, &[]);
             // SAFETY: calling the filesystem's callback with its buffer.
-            let r = unsafe { f(bp.0) };
+            let r = trace::fs_entry(|| unsafe { f(bp.0) });
             if r != 0 {
                 lock().st.io_checkwrite_vetoes += 1;
             }
@@ -87,7 +87,7 @@ pub(crate) fn buf_checkread(bp: Bp) -> i32 {
             lock().st.io_checkread += 1;
             trace::callback("io_checkread", bp, &[]);
             // SAFETY: calling the filesystem's callback with its buffer.
-            let r = unsafe { f(bp.0) };
+            let r = trace::fs_entry(|| unsafe { f(bp.0) });
             trace::buf_ret("io_checkread", bp, r as i64);
             r
         }
@@ -102,7 +102,7 @@ pub(crate) fn buf_countdeps(bp: Bp, n: i32) -> i32 {
             lock().st.io_countdeps += 1;
             trace::callback("io_countdeps", bp, &[n as i64]);
             // SAFETY: calling the filesystem's callback with its buffer.
-            let r = unsafe { f(bp.0, n) };
+            let r = trace::fs_entry(|| unsafe { f(bp.0, n) });
             trace::buf_ret("io_countdeps", bp, r as i64);
             r
         }
@@ -114,7 +114,7 @@ pub(crate) fn buf_countdeps(bp: Bp, n: i32) -> i32 {
 pub(crate) fn call_biodone(f: BioFn, bio: BioP) {
     trace::bio_event("bio_done", trace::Kind::Callback, bio.0, &[f as usize as i64]);
     // SAFETY: the callback was registered for this bio.
-    unsafe { f(bio.0) };
+    trace::fs_entry(|| unsafe { f(bio.0) });
 }
 
 /// A Rust bio_done callback, in the C pointer type b_bio*.bio_done has.

@@ -346,3 +346,75 @@ pub(crate) fn text_event(func: &'static str, text: &str) {
     e.text = Some(text.to_string());
     emit(e);
 }
+
+// ---------------------------------------------------------------------
+// HAMMER neighbour entry points
+// ---------------------------------------------------------------------
+
+std::thread_local! {
+    /// How many HAMMER neighbour entry points (hammer_ref, hammer_bread...)
+    /// are active on this thread since it last entered filesystem I/O code
+    /// (an hammer_io export or a bioops / bio_done callback). Only calls
+    /// made directly by I/O code (depth 0) are traced: calls the
+    /// neighbours make among themselves, and calls the test workload makes
+    /// outside any I/O code (the depth starts at 1), are not what the
+    /// implementations must agree on.
+    static NEIGHBOUR_DEPTH: core::cell::Cell<u32> = const { core::cell::Cell::new(1) };
+}
+
+/// Marks a HAMMER neighbour entry point as active until dropped.
+pub(crate) struct NeighbourGuard {
+    /// Whether this is the outermost one (and tracing is on): its call
+    /// and return are to be recorded.
+    pub(crate) outer: bool,
+}
+
+impl Drop for NeighbourGuard {
+    fn drop(&mut self) {
+        NEIGHBOUR_DEPTH.with(|c| c.set(c.get().saturating_sub(1)));
+    }
+}
+
+/// Enters a HAMMER neighbour entry point.
+pub(crate) fn neighbour_enter() -> NeighbourGuard {
+    let d = NEIGHBOUR_DEPTH.with(|c| c.replace(c.get() + 1));
+    NeighbourGuard {
+        outer: d == 0 && on(),
+    }
+}
+
+/// Runs `f`, an entry into filesystem I/O code (an hammer_io export or a
+/// kernel callback), with the neighbour nesting reset: the neighbour calls
+/// it makes are traced even when a neighbour is further up the stack.
+pub(crate) fn fs_entry<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(u32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            NEIGHBOUR_DEPTH.with(|c| c.set(self.0));
+        }
+    }
+    let _r = Restore(NEIGHBOUR_DEPTH.with(|c| c.replace(0)));
+    f()
+}
+
+/// An event of a HAMMER neighbour entry point: `obj` (0 for none) is an
+/// object identified by name (locks), `args` plain values, `text`
+/// identities the caller computed (ios, records) or strings.
+pub(crate) fn neighbour_event(
+    func: &'static str,
+    kind: Kind,
+    obj: usize,
+    args: &[i64],
+    text: Option<String>,
+) {
+    if !on() {
+        return;
+    }
+    let mut e = base(func, kind);
+    if obj != 0 {
+        e.obj = Some(obj_id(obj));
+    }
+    e.args = args.to_vec();
+    e.text = text;
+    emit(e);
+}
