@@ -17,127 +17,8 @@ use std::path::{Path, PathBuf};
 
 use bindgen::callbacks::{IntKind, ParseCallbacks};
 
-/// The 37 symbols hammer_io.o defines (reference/io-exports.txt).
-const IO_EXPORTS: &[&str] = &[
-    "hammer_bioops",
-    "hammer_io_advance",
-    "hammer_io_clear_error",
-    "hammer_io_clear_error_noassert",
-    "hammer_io_clear_modify",
-    "hammer_io_clear_modlist",
-    "hammer_io_direct_read",
-    "hammer_io_direct_uncache",
-    "hammer_io_direct_wait",
-    "hammer_io_direct_write",
-    "hammer_io_done_interlock",
-    "hammer_io_flush",
-    "hammer_io_flush_sync",
-    "hammer_io_indirect_read",
-    "hammer_io_init",
-    "hammer_io_inval",
-    "hammer_io_limit_backlog",
-    "hammer_io_new",
-    "hammer_io_notmeta",
-    "hammer_io_read",
-    "hammer_io_release",
-    "hammer_io_wait",
-    "hammer_io_wait_all",
-    "hammer_io_write_interlock",
-    "hammer_mod_rb_tree_RB_FIND",
-    "hammer_mod_rb_tree_RB_INSERT",
-    "hammer_mod_rb_tree_RB_INSERT_COLOR",
-    "hammer_mod_rb_tree_RB_MINMAX",
-    "hammer_mod_rb_tree_RB_NEXT",
-    "hammer_mod_rb_tree_RB_PREV",
-    "hammer_mod_rb_tree_RB_REMOVE",
-    "hammer_mod_rb_tree_RB_REMOVE_COLOR",
-    "hammer_mod_rb_tree_RB_SCAN",
-    "hammer_modify_buffer",
-    "hammer_modify_buffer_done",
-    "hammer_modify_volume",
-    "hammer_modify_volume_done",
-];
-
-/// The 76 symbols hammer_io.o takes from the kernel and the rest of HAMMER
-/// (reference/io-imports.txt).
-const IO_IMPORTS: &[&str] = &[
-    "atomic_add_int",
-    "atomic_add_long",
-    "atomic_clear_int",
-    "atomic_set_int",
-    "bcopy",
-    "bdwrite",
-    "biodone",
-    "biodone_sync",
-    "biowait",
-    "bpdone",
-    "bqrelse",
-    "breadcb",
-    "breadnx",
-    "brelse",
-    "bremfree",
-    "bundirty",
-    "bzero",
-    "cluster_awrite",
-    "cluster_readx",
-    "crc32",
-    "findblk",
-    "getblk",
-    "getpbuf",
-    "hammer_blockmap_lookup",
-    "hammer_bread",
-    "hammer_cluster_enable",
-    "hammer_count_dirtybufspace",
-    "hammer_count_io_locked",
-    "hammer_count_io_running_read",
-    "hammer_count_io_running_write",
-    "hammer_critical_error",
-    "hammer_debug_io",
-    "hammer_del_buffers",
-    "hammer_generate_undo",
-    "hammer_get_vnode",
-    "hammer_get_volume",
-    "hammer_ip_replace_bulk",
-    "hammer_lock_ex_ident",
-    "hammer_put_interlock",
-    "hammer_ref",
-    "hammer_rel",
-    "hammer_rel_buffer",
-    "hammer_rel_inode",
-    "hammer_rel_mem_record",
-    "hammer_rel_node",
-    "hammer_rel_volume",
-    "hammer_scan_inode_snapshots",
-    "hammer_stats_disk_read",
-    "hammer_stats_disk_write",
-    "hammer_sync_buffers",
-    "hammer_try_interlock_norefs",
-    "hammer_undo_reclaim",
-    "hammer_unlock",
-    "hammer_verify_data",
-    "hammer_vol_rb_tree_RB_MINMAX",
-    "hammer_vol_rb_tree_RB_NEXT",
-    "hz",
-    "kprintf",
-    "lockmgr_kernproc",
-    "lwkt_gettoken",
-    "lwkt_reltoken",
-    "panic",
-    "panicstr",
-    "pop_bio",
-    "push_bio",
-    "rb_spin_lock",
-    "rb_spin_unlock",
-    "regetblk",
-    "relpbuf",
-    "tsleep",
-    "tsleep_interlock",
-    "vfs_bio_clrbuf",
-    "vn_strategy",
-    "vput",
-    "waitrunningbufspace",
-    "wakeup",
-];
+// IO_EXPORTS (37) and IO_IMPORTS (76): the symbol lists of hammer_io.o.
+include!("bindings/symbols.rs");
 
 /// Types the port (and the hosted environment) name directly.  Anything
 /// they reference is pulled in by bindgen on its own.
@@ -282,8 +163,11 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(hammer_port)");
     println!("cargo:rustc-cfg=hammer_port");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=bindings/symbols.rs");
     println!("cargo:rerun-if-env-changed=SYSDIR");
     println!("cargo:rerun-if-env-changed=HAMMER_IO_REFERENCE");
+
+    check_symbol_lists(&manifest);
 
     let sysdir = env::var_os("SYSDIR").filter(|s| !s.is_empty()).map(PathBuf::from);
 
@@ -322,6 +206,26 @@ fn main() {
     }
 }
 
+/// The symbol lists compiled in (bindings/symbols.rs) must be the ones of
+/// the reference (io-exports.txt, io-imports.txt) when those are present.
+fn check_symbol_lists(manifest: &Path) {
+    let dir = manifest.join("../shared/reference");
+    for (file, ours) in [("io-exports.txt", &IO_EXPORTS[..]), ("io-imports.txt", &IO_IMPORTS[..])] {
+        let path = dir.join(file);
+        let Ok(text) = fs::read_to_string(&path) else { continue };
+        println!("cargo:rerun-if-changed={}", path.display());
+        let mut theirs: Vec<&str> = text.split_whitespace().collect();
+        let mut ours: Vec<&str> = ours.to_vec();
+        theirs.sort_unstable();
+        ours.sort_unstable();
+        assert!(
+            theirs == ours,
+            "bindings/symbols.rs disagrees with {}: update the list",
+            path.display()
+        );
+    }
+}
+
 /// Options shared by both header sources.
 fn configure(mut b: bindgen::Builder, out: &Path) -> bindgen::Builder {
     b = b
@@ -349,7 +253,7 @@ fn configure(mut b: bindgen::Builder, out: &Path) -> bindgen::Builder {
         b = b.override_abi(bindgen::Abi::CUnwind, ".*");
     }
     fs::create_dir_all(out.join("macro-fallback")).expect("creating macro-fallback dir");
-    for f in IO_EXPORTS.iter().chain(IO_IMPORTS) {
+    for f in IO_EXPORTS.iter().chain(IO_IMPORTS.iter()) {
         b = b
             .allowlist_function(format!("^{f}$"))
             .allowlist_var(format!("^{f}$"));

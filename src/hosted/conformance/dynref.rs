@@ -27,45 +27,12 @@ use crate::hosted::hammer::ioimpl::{self, IoImpl};
 use crate::sys::ffi;
 
 /// The 37 exports (io-exports.txt), renamed `alt_<name>` in the object.
-pub const EXPORTS: [&str; 37] = [
-    "hammer_bioops",
-    "hammer_io_advance",
-    "hammer_io_clear_error",
-    "hammer_io_clear_error_noassert",
-    "hammer_io_clear_modify",
-    "hammer_io_clear_modlist",
-    "hammer_io_direct_read",
-    "hammer_io_direct_uncache",
-    "hammer_io_direct_wait",
-    "hammer_io_direct_write",
-    "hammer_io_done_interlock",
-    "hammer_io_flush",
-    "hammer_io_flush_sync",
-    "hammer_io_indirect_read",
-    "hammer_io_init",
-    "hammer_io_inval",
-    "hammer_io_limit_backlog",
-    "hammer_io_new",
-    "hammer_io_notmeta",
-    "hammer_io_read",
-    "hammer_io_release",
-    "hammer_io_wait",
-    "hammer_io_wait_all",
-    "hammer_io_write_interlock",
-    "hammer_mod_rb_tree_RB_FIND",
-    "hammer_mod_rb_tree_RB_INSERT",
-    "hammer_mod_rb_tree_RB_INSERT_COLOR",
-    "hammer_mod_rb_tree_RB_MINMAX",
-    "hammer_mod_rb_tree_RB_NEXT",
-    "hammer_mod_rb_tree_RB_PREV",
-    "hammer_mod_rb_tree_RB_REMOVE",
-    "hammer_mod_rb_tree_RB_REMOVE_COLOR",
-    "hammer_mod_rb_tree_RB_SCAN",
-    "hammer_modify_buffer",
-    "hammer_modify_buffer_done",
-    "hammer_modify_volume",
-    "hammer_modify_volume_done",
-];
+pub const EXPORTS: [&str; 37] = symbols::IO_EXPORTS;
+
+mod symbols {
+    #![allow(dead_code)]
+    include!("../../../bindings/symbols.rs");
+}
 
 /// Data imports (io-imports.txt): each becomes `(*alt_data_<name>)`.
 pub const DATA_IMPORTS: [&str; 11] = [
