@@ -56,6 +56,7 @@ test: deps vmtest-deps
 	@$(MAKE) --no-print-directory conformance SEEDS=$(TEST_SEEDS)
 
 lint:
+	$(HOST_CARGO) fmt --all --check
 	$(HOST_CARGO) clippy --workspace --all-targets $(HOSTED) -- -D warnings
 	$(HOST_CARGO) clippy -p hammer_io --lib -- -D warnings
 

@@ -104,7 +104,10 @@ impl ParseCallbacks for MacroTypes {
         // First match wins; the comment says which C type is being matched.
         let rules: [(bool, IntKind); 8] = [
             // compared with HAMMER_ZONE_DECODE(), an int32_t
-            (starts("HAMMER_ZONE_") && name.ends_with("_INDEX"), IntKind::I32),
+            (
+                starts("HAMMER_ZONE_") && name.ends_with("_INDEX"),
+                IntKind::I32,
+            ),
             // hammer_off_t arithmetic
             (
                 starts("HAMMER_OFF_")
@@ -148,7 +151,10 @@ impl ParseCallbacks for MacroTypes {
                 IntKind::I32,
             ),
         ];
-        rules.into_iter().find(|(hit, _)| *hit).map(|(_, kind)| kind)
+        rules
+            .into_iter()
+            .find(|(hit, _)| *hit)
+            .map(|(_, kind)| kind)
     }
 }
 
@@ -169,7 +175,9 @@ fn main() {
 
     check_symbol_lists(&manifest);
 
-    let sysdir = env::var_os("SYSDIR").filter(|s| !s.is_empty()).map(PathBuf::from);
+    let sysdir = env::var_os("SYSDIR")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from);
 
     let target = env::var("TARGET").unwrap_or_default();
     if sysdir.is_none() && target.contains("dragonfly") {
@@ -210,9 +218,14 @@ fn main() {
 /// the reference (io-exports.txt, io-imports.txt) when those are present.
 fn check_symbol_lists(manifest: &Path) {
     let dir = manifest.join("../shared/reference");
-    for (file, ours) in [("io-exports.txt", &IO_EXPORTS[..]), ("io-imports.txt", &IO_IMPORTS[..])] {
+    for (file, ours) in [
+        ("io-exports.txt", &IO_EXPORTS[..]),
+        ("io-imports.txt", &IO_IMPORTS[..]),
+    ] {
         let path = dir.join(file);
-        let Ok(text) = fs::read_to_string(&path) else { continue };
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue;
+        };
         println!("cargo:rerun-if-changed={}", path.display());
         let mut theirs: Vec<&str> = text.split_whitespace().collect();
         let mut ours: Vec<&str> = ours.to_vec();
@@ -305,7 +318,10 @@ fn kernel_builder(manifest: &Path, out: &Path, sysdir: &Path) -> bindgen::Builde
         }
     }
     let sysdir = sysdir.canonicalize().expect("canonicalizing SYSDIR");
-    println!("cargo:rerun-if-changed={}", manifest.join("bindings/kernel/wrapper.h").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest.join("bindings/kernel/wrapper.h").display()
+    );
     for h in [
         "sys/buf.h",
         "sys/buf2.h",
@@ -398,7 +414,12 @@ fn kernel_builder(manifest: &Path, out: &Path, sysdir: &Path) -> bindgen::Builde
     }
 
     let mut b = bindgen::Builder::default()
-        .header(manifest.join("bindings/kernel/wrapper.h").display().to_string())
+        .header(
+            manifest
+                .join("bindings/kernel/wrapper.h")
+                .display()
+                .to_string(),
+        )
         .detect_include_paths(false)
         .clang_args([
             "--target=x86_64-unknown-dragonfly",

@@ -86,7 +86,10 @@ fn queue_placement_follows_the_flags() {
     let a = dirty_buf(vp, 0, 1, false, false);
     let s = kern::snapshot(a);
     assert_eq!(s.queue, Queue::Dirty);
-    assert_eq!(s.flags & (ffi::B_DELWRI | ffi::B_CACHE), ffi::B_DELWRI | ffi::B_CACHE);
+    assert_eq!(
+        s.flags & (ffi::B_DELWRI | ffi::B_CACHE),
+        ffi::B_DELWRI | ffi::B_CACHE
+    );
     assert_ne!(s.flags & ffi::B_VNDIRTY, 0);
     assert_eq!(s.bio2_offset, 0, "bdwrite maps bio2 through VOP_BMAP");
     assert_eq!(kern::dirty_offsets(vp), vec![0]);
@@ -100,7 +103,11 @@ fn queue_placement_follows_the_flags() {
     regetblk(a);
     brelse(a);
     assert_eq!(kern::snapshot(a).queue, Queue::Locked);
-    assert_ne!(flags(a) & ffi::B_DELWRI, 0, "still dirty on the LOCKED queue");
+    assert_ne!(
+        flags(a) & ffi::B_DELWRI,
+        0,
+        "still dirty on the LOCKED queue"
+    );
 
     // brelse of a dirty buffer without B_INVAL: DIRTY, and RELBUF dropped.
     regetblk(a);
@@ -136,7 +143,10 @@ fn queue_placement_follows_the_flags() {
     or_flags(d, ffi::B_NOCACHE | ffi::B_RELBUF);
     brelse(d);
     assert!(kern::lookup(vp, 196608).is_none());
-    assert!(!kern::vm_valid(vp, 196608, BS as i64), "B_NOCACHE invalidates the pages");
+    assert!(
+        !kern::vm_valid(vp, 196608, BS as i64),
+        "B_NOCACHE invalidates the pages"
+    );
     assert!(!kern::dirty_offsets(vp).contains(&196608));
 
     // RELBUF alone on a clean buffer: destroyed but pages stay valid.
@@ -231,7 +241,10 @@ fn getnewbuf_recycles_with_deallocate_and_honours_b_locked() {
     bqrelse(c);
 
     // B_AGE second chance: a buffer without B_AGE moves to the tail once.
-    let q: Vec<_> = kern::queue(Queue::Clean).iter().map(|s| s.loffset).collect();
+    let q: Vec<_> = kern::queue(Queue::Clean)
+        .iter()
+        .map(|s| s.loffset)
+        .collect();
     assert_eq!(q, vec![32768]);
 }
 
@@ -246,11 +259,18 @@ fn recycle_api_calls_deallocate() {
         attach_dep(bp);
         bqrelse(bp);
     }
-    fake().as_mut().unwrap().dealloc.insert(16384, Dealloc::Lock);
+    fake()
+        .as_mut()
+        .unwrap()
+        .dealloc
+        .insert(16384, Dealloc::Lock);
     let n = kern::recycle(3);
     assert_eq!(n, 2);
     assert_eq!(calls_named("io_deallocate").len(), 3);
-    assert_eq!(kern::lookup(vp, 16384).map(|s| s.queue), Some(Queue::Locked));
+    assert_eq!(
+        kern::lookup(vp, 16384).map(|s| s.queue),
+        Some(Queue::Locked)
+    );
     assert!(kern::lookup(vp, 0).is_none());
     assert!(kern::lookup(vp, 32768).is_none());
 }
@@ -309,7 +329,12 @@ fn vfs_bio_clrbuf_keeps_valid_data() {
     // SAFETY: the test holds the buffer (or calls a no-argument entry point).
     unsafe { ffi::vfs_bio_clrbuf(bp) };
     assert_eq!(read_data(bp, 0, 4096), pattern(3, 4096), "valid page kept");
-    assert!(read_data(bp, 4096, BS as usize - 4096).iter().all(|&x| x == 0), "invalid pages zeroed");
+    assert!(
+        read_data(bp, 4096, BS as usize - 4096)
+            .iter()
+            .all(|&x| x == 0),
+        "invalid pages zeroed"
+    );
     assert!(kern::vm_valid(vp, 0, BS as i64), "now all valid");
     // And a valid buffer is left completely alone.
     write_data(bp, 8192, &[0x55; 10]);

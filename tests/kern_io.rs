@@ -94,7 +94,11 @@ fn bpdone_calls_io_complete_before_requeue_and_redirties_failed_writes() {
     bawrite(bp);
     assert_eq!(kern::snapshot(bp).lock, LockOwner::Kernel);
     let c = calls_named("io_start");
-    assert_eq!(c.len(), 1, "devfs strategy calls io_start for a write with deps");
+    assert_eq!(
+        c.len(),
+        1,
+        "devfs strategy calls io_start for a write with deps"
+    );
     kern::run_pending_io();
     let c = calls_named("io_complete");
     assert_eq!(c.len(), 1);
@@ -111,7 +115,11 @@ fn bpdone_calls_io_complete_before_requeue_and_redirties_failed_writes() {
     assert_eq!(s.queue, Queue::Dirty);
     assert_eq!(s.lock, LockOwner::Unlocked);
     assert!(kern::dirty_offsets(vp).contains(&0));
-    assert_eq!(dev.read_current(0, 8), vec![0; 8], "nothing reached the device");
+    assert_eq!(
+        dev.read_current(0, 8),
+        vec![0; 8],
+        "nothing reached the device"
+    );
 
     // Same again, but io_complete clears B_ERROR (HAMMER does): not
     // re-dirtied, ends up CLEAN.
@@ -133,10 +141,11 @@ unsafe extern "C-unwind" fn cb(bio: *mut ffi::bio) {
     unsafe {
         let bp = (*bio).bio_buf;
         let done = (*bio).bio_flags & ffi::BIO_DONE != 0;
-        CB_SEEN
-            .lock()
-            .unwrap()
-            .push(((*bio).bio_caller_info1.index, done, kern::current_thread_id()));
+        CB_SEEN.lock().unwrap().push((
+            (*bio).bio_caller_info1.index,
+            done,
+            kern::current_thread_id(),
+        ));
         if !done {
             ffi::bpdone(bp, 0);
         }
@@ -163,7 +172,10 @@ fn breadcb_sync_and_async_paths() {
     // BIO_DONE clear, on the disk thread.
     // SAFETY: breadcb with a valid callback; arg is an opaque integer.
     unsafe { ffi::breadcb(vp, 16384, BS, cb_ptr(), 41 as *mut core::ffi::c_void) };
-    assert!(CB_SEEN.lock().unwrap().is_empty(), "not before the I/O completes");
+    assert!(
+        CB_SEEN.lock().unwrap().is_empty(),
+        "not before the I/O completes"
+    );
     assert_eq!(kern::lookup(vp, 16384).unwrap().lock, LockOwner::Kernel);
     kern::run_pending_io();
     {
@@ -188,10 +200,17 @@ fn breadcb_sync_and_async_paths() {
         assert_eq!(seen.len(), 2);
         assert_eq!(seen[1], (42, true, me));
     }
-    assert_eq!(kern::counters().disk_reads, reads, "no I/O for a cached buffer");
+    assert_eq!(
+        kern::counters().disk_reads,
+        reads,
+        "no I/O for a cached buffer"
+    );
     assert_eq!(kern::pending_io(), 0);
     let bp = kern::lookup(vp, 16384).unwrap().bp;
-    assert_eq!(read_data(bp, 100, 16), pattern(9, BS as usize)[100..116].to_vec());
+    assert_eq!(
+        read_data(bp, 100, 16),
+        pattern(9, BS as usize)[100..116].to_vec()
+    );
 }
 
 #[test]
@@ -257,7 +276,10 @@ fn countdeps_defers_once() {
     kern::run_pending_io();
     assert_eq!(calls_named("io_countdeps").len(), 1);
     assert_eq!(calls_named("io_checkwrite").len(), 1);
-    assert_eq!(kern::snapshot(bp).flags & (ffi::B_DELWRI | ffi::B_DEFERRED), 0);
+    assert_eq!(
+        kern::snapshot(bp).flags & (ffi::B_DELWRI | ffi::B_DEFERRED),
+        0
+    );
 }
 
 #[test]
@@ -271,7 +293,11 @@ fn cluster_probe_checkwrite_veto_leaves_neighbour_queued() {
     let c = dirty_buf(vp, 32768, 3, true, true);
     let d = dirty_buf(vp, 49152, 4, true, true);
     // b vetoes (without B_LOCKED), the others accept.
-    fake().as_mut().unwrap().checkwrite.insert(16384, (1, false));
+    fake()
+        .as_mut()
+        .unwrap()
+        .checkwrite
+        .insert(16384, (1, false));
 
     regetblk(a);
     // SAFETY: the test holds the buffer (or calls a no-argument entry point).
@@ -279,7 +305,10 @@ fn cluster_probe_checkwrite_veto_leaves_neighbour_queued() {
     assert!(n >= BS, "at least the buffer itself is written");
     // b was probed with io_checkwrite while still queued and locked
     // non-blocking by the prober; the veto just unlocked it.
-    let cwb: Vec<_> = calls_named("io_checkwrite").into_iter().filter(|c| c.loffset == 16384).collect();
+    let cwb: Vec<_> = calls_named("io_checkwrite")
+        .into_iter()
+        .filter(|c| c.loffset == 16384)
+        .collect();
     assert!(!cwb.is_empty());
     assert_eq!(cwb[0].queue, Queue::Dirty);
     let sb = kern::snapshot(b);
@@ -293,7 +322,11 @@ fn cluster_probe_checkwrite_veto_leaves_neighbour_queued() {
     assert!(!starts.contains(&16384));
     kern::run_pending_io();
     assert_eq!(dev.read_current(0, 8), pattern(1, 8));
-    assert_eq!(dev.read_current(16384, 8), vec![0; 8], "vetoed neighbour not written");
+    assert_eq!(
+        dev.read_current(16384, 8),
+        vec![0; 8],
+        "vetoed neighbour not written"
+    );
     assert_eq!(kern::snapshot(a).flags & ffi::B_DELWRI, 0);
     // c and d went out as one cluster after the veto.
     assert_eq!(dev.read_current(32768, 8), pattern(3, 8));
@@ -309,7 +342,9 @@ fn cluster_write_merges_contiguous_buffers_into_one_io() {
     boot_det(26);
     let dev = Device::memory("d0", 1 << 20);
     let vp = dev.vnode();
-    let bps: Vec<_> = (0..4).map(|i| dirty_buf(vp, i * 16384, 10 + i as u8, true, true)).collect();
+    let bps: Vec<_> = (0..4)
+        .map(|i| dirty_buf(vp, i * 16384, 10 + i as u8, true, true))
+        .collect();
     regetblk(bps[0]);
     // SAFETY: the test holds the buffer (or calls a no-argument entry point).
     let n = unsafe { ffi::cluster_awrite(bps[0]) };
@@ -323,7 +358,10 @@ fn cluster_write_merges_contiguous_buffers_into_one_io() {
     assert_eq!(calls_named("io_complete").len(), 4);
     assert_eq!(dev.stats().writes, 1);
     for (i, &b) in bps.iter().enumerate() {
-        assert_eq!(dev.read_current(i as u64 * 16384, 4), pattern(10 + i as u8, 4));
+        assert_eq!(
+            dev.read_current(i as u64 * 16384, 4),
+            pattern(10 + i as u8, 4)
+        );
         let s = kern::snapshot(b);
         assert_eq!(s.queue, Queue::Clean);
         assert_eq!(s.lock, LockOwner::Unlocked);
@@ -339,7 +377,11 @@ fn syncer_writes_dirty_buffers_and_asks_checkwrite() {
     let vp = dev.vnode();
     let a = dirty_buf(vp, 0, 1, false, false);
     let b = dirty_buf(vp, 65536, 2, true, false);
-    fake().as_mut().unwrap().checkwrite.insert(65536, (1, false));
+    fake()
+        .as_mut()
+        .unwrap()
+        .checkwrite
+        .insert(65536, (1, false));
     assert!(kern::on_syncer_worklist(vp));
     assert_eq!(kern::syncer_pass(), 1);
     kern::run_pending_io();
@@ -352,7 +394,11 @@ fn syncer_writes_dirty_buffers_and_asks_checkwrite() {
     assert_eq!(s.queue, Queue::Dirty);
     assert!(kern::on_syncer_worklist(vp), "still has a dirty buffer");
     // accepted on the next pass: the vnode leaves the worklist.
-    fake().as_mut().unwrap().checkwrite.insert(65536, (0, false));
+    fake()
+        .as_mut()
+        .unwrap()
+        .checkwrite
+        .insert(65536, (0, false));
     kern::syncer_pass();
     kern::run_pending_io();
     assert_eq!(dev.read_current(65536, 4), pattern(2, 4));
@@ -370,7 +416,11 @@ fn flush_drains_the_volatile_write_cache() {
     bawrite(bp);
     kern::run_pending_io();
     assert_eq!(dev.read_current(16384, 8), pattern(5, 8));
-    assert_eq!(dev.read_stable(16384, 8), vec![0; 8], "only in the drive's cache");
+    assert_eq!(
+        dev.read_stable(16384, 8),
+        vec![0; 8],
+        "only in the drive's cache"
+    );
     assert!(!dev.cache_is_empty());
 
     // A pbuf FLUSH as hammer_io_flush_sync() issues it.
@@ -419,7 +469,10 @@ fn read_errors_and_bread() {
     assert_eq!(e, 5);
     assert_ne!(flags(bp) & ffi::B_ERROR, 0);
     assert_eq!(flags(bp) & ffi::B_CACHE, 0);
-    assert!(!kern::vm_valid(vp, 0, 512), "a read that moved nothing validates nothing");
+    assert!(
+        !kern::vm_valid(vp, 0, 512),
+        "a read that moved nothing validates nothing"
+    );
     // brelse of the failed read invalidates it.
     brelse(bp);
     assert!(kern::lookup(vp, 0).is_none());
@@ -486,7 +539,11 @@ fn cluster_read_reads_ahead_and_checkread_stops_it() {
         .filter(|e| e.func == "disk_submit")
         .map(|e| (e.args[1], e.args[2]))
         .collect();
-    assert_eq!(submits[0], (5 * 16384, BS as i64), "first I/O cut at the vetoing neighbour");
+    assert_eq!(
+        submits[0],
+        (5 * 16384, BS as i64),
+        "first I/O cut at the vetoing neighbour"
+    );
     // As in the kernel, the read-ahead loop then starts a new cluster AT
     // that neighbour without asking io_checkread again (checkread is only
     // consulted for the 2nd+ component of a cluster).
@@ -563,7 +620,10 @@ fn deterministic_completion_order_follows_the_seed() {
         bawrite(bp);
     }
     kern::run_pending_io();
-    let order: Vec<i64> = calls_named("io_complete").iter().map(|c| c.loffset).collect();
+    let order: Vec<i64> = calls_named("io_complete")
+        .iter()
+        .map(|c| c.loffset)
+        .collect();
     assert_eq!(order, (0..8).map(|i| i * 16384).collect::<Vec<_>>());
 }
 
@@ -577,7 +637,10 @@ fn deterministic_sleep_with_nothing_pending_panics() {
     });
     // A timed sleep just times out (virtual time advances).
     let t0 = kern::vticks();
-    assert_eq!(kern::tsleep(&CHAN as *const u8 as *const _, 0, "tmo", 5), kern::EWOULDBLOCK);
+    assert_eq!(
+        kern::tsleep(&CHAN as *const u8 as *const _, 0, "tmo", 5),
+        kern::EWOULDBLOCK
+    );
     assert_eq!(kern::vticks(), t0 + 5);
 }
 
@@ -592,11 +655,21 @@ fn trace_uses_stable_identities() {
     let bp = getblk(vp, 16384, BS);
     bqrelse(bp);
     let ev = rec.take();
-    let g = ev.iter().find(|e| e.func == "getblk" && e.kind == trace::Kind::Call).unwrap();
+    let g = ev
+        .iter()
+        .find(|e| e.func == "getblk" && e.kind == trace::Kind::Call)
+        .unwrap();
     assert_eq!(g.obj, Some(trace::ObjId::Vnode(vid)));
     assert_eq!(g.args[0], 16384);
     let q = ev.iter().find(|e| e.func == "bqrelse").unwrap();
-    assert_eq!(q.buf, Some(trace::BufId { vnode: vid, offset: 16384, size: BS }));
+    assert_eq!(
+        q.buf,
+        Some(trace::BufId {
+            vnode: vid,
+            offset: 16384,
+            size: BS
+        })
+    );
     // SAFETY: an all-zero token is an initialised, free token.
     let mut tok: ffi::lwkt_token = unsafe { std::mem::zeroed() };
     trace::name_object(&tok as *const _ as *const _, "io_token");
@@ -610,8 +683,14 @@ fn trace_uses_stable_identities() {
     assert_eq!(
         names,
         vec![
-            ("lwkt_gettoken", Some(trace::ObjId::Named("io_token".into()))),
-            ("lwkt_reltoken", Some(trace::ObjId::Named("io_token".into()))),
+            (
+                "lwkt_gettoken",
+                Some(trace::ObjId::Named("io_token".into()))
+            ),
+            (
+                "lwkt_reltoken",
+                Some(trace::ObjId::Named("io_token".into()))
+            ),
         ]
     );
     trace::set_sink(None);
@@ -626,7 +705,11 @@ fn vfsync_wait_and_vinvalbuf() {
     dirty_buf(vp, 0, 1, false, true);
     dirty_buf(vp, 16384, 2, true, true);
     let vetoed = dirty_buf(vp, 65536, 3, true, false);
-    fake().as_mut().unwrap().checkwrite.insert(65536, (1, false));
+    fake()
+        .as_mut()
+        .unwrap()
+        .checkwrite
+        .insert(65536, (1, false));
     // MNT_WAIT: everything that may be written is written and waited for;
     // a vetoing buffer does not make it loop forever.
     kern::vfsync(vp, kern::SyncMode::Wait);

@@ -36,7 +36,10 @@ fn chan(x: &'static u8) -> *const core::ffi::c_void {
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !f() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -85,7 +88,10 @@ fn token_is_released_while_its_holder_sleeps() {
     kern::wakeup(chan(&X));
     // A is awake but cannot run until we let go.
     std::thread::sleep(Duration::from_millis(50));
-    assert!(log.lock().unwrap().is_empty(), "A resumed without its token");
+    assert!(
+        log.lock().unwrap().is_empty(),
+        "A resumed without its token"
+    );
     log.lock().unwrap().push("B released");
     kern::reltoken(t.p());
     a.join().unwrap();
@@ -141,14 +147,18 @@ fn tsleep_interlock_does_not_lose_a_wakeup() {
     boot_mt();
     static X: u8 = 0;
     kern::tsleep_interlock(chan(&X));
-    std::thread::spawn(|| kern::wakeup(chan(&X))).join().unwrap();
+    std::thread::spawn(|| kern::wakeup(chan(&X)))
+        .join()
+        .unwrap();
     let t0 = Instant::now();
     let r = kern::tsleep(chan(&X), kern::PINTERLOCKED, "ilock", 500);
     assert_eq!(r, 0, "the wakeup between interlock and tsleep was kept");
     assert!(t0.elapsed() < Duration::from_millis(400));
 
     // Without the interlock the earlier wakeup is gone: the sleep times out.
-    std::thread::spawn(|| kern::wakeup(chan(&X))).join().unwrap();
+    std::thread::spawn(|| kern::wakeup(chan(&X)))
+        .join()
+        .unwrap();
     let t0 = Instant::now();
     let r = kern::tsleep(chan(&X), 0, "noilock", 10); // 10 ticks = 100 ms
     assert_eq!(r, kern::EWOULDBLOCK);
@@ -199,7 +209,9 @@ fn buffer_lock_handoff_between_threads() {
     .join()
     .unwrap();
     assert!(r, "releasing another thread's buffer lock panics");
-    assert!(kern::panic_message().unwrap().contains("held exclusively by thread"));
+    assert!(kern::panic_message()
+        .unwrap()
+        .contains("held exclusively by thread"));
     // (The buffer was already requeued when BUF_UNLOCK panicked, as in the
     // kernel; start over on a fresh machine.)
     boot_mt();
@@ -236,7 +248,10 @@ fn getblk_on_a_busy_buffer_waits_and_releases_tokens() {
         let b = getblk(vp as *mut _, 0, BS);
         g2.store(true, Ordering::SeqCst);
         assert_eq!(kern::token_held(t2.p()), 1, "token back after the wait");
-        assert_eq!(kern::lock_owner(b), LockOwner::Thread(kern::current_thread_id()));
+        assert_eq!(
+            kern::lock_owner(b),
+            LockOwner::Thread(kern::current_thread_id())
+        );
         bqrelse(b);
         kern::reltoken(t2.p());
         b as usize
@@ -298,7 +313,9 @@ fn buf_daemon_and_syncer_threads_write_dirty_buffers() {
     }
     wait_until("buf_daemon flushed", || kern::counters().daemon_flushes > 0);
     kern::quiesce();
-    wait_until("data on the device", || dev.read_current(0, 4) == pattern(0, 4));
+    wait_until("data on the device", || {
+        dev.read_current(0, 4) == pattern(0, 4)
+    });
 
     // The syncer thread: a single dirty buffer below the daemon's limits.
     reset_fake();
@@ -312,8 +329,12 @@ fn buf_daemon_and_syncer_threads_write_dirty_buffers() {
     let dev = Device::memory("d1", 1 << 20);
     let vp = dev.vnode();
     let bp = dirty_buf(vp, 16384, 9, false, false);
-    wait_until("syncer wrote it", || dev.read_current(16384, 4) == pattern(9, 4));
-    wait_until("buffer clean", || kern::snapshot(bp).flags & ffi::B_DELWRI == 0);
+    wait_until("syncer wrote it", || {
+        dev.read_current(16384, 4) == pattern(9, 4)
+    });
+    wait_until("buffer clean", || {
+        kern::snapshot(bp).flags & ffi::B_DELWRI == 0
+    });
     assert!(kern::counters().syncer_writes >= 1);
 }
 
@@ -323,7 +344,9 @@ fn panic_unwinds_through_c_and_sets_panicstr() {
     boot_mt();
     assert!(kern::panic_message().is_none());
     // SAFETY: calling the kernel's variadic panic() with a matching format.
-    expect_kernel_panic("boom 7 x", || unsafe { ffi::panic(c"boom %d %s".as_ptr(), 7, c"x".as_ptr()) });
+    expect_kernel_panic("boom 7 x", || unsafe {
+        ffi::panic(c"boom %d %s".as_ptr(), 7, c"x".as_ptr())
+    });
     // SAFETY: as above for kprintf().
     let n = unsafe { ffi::kprintf(c"doff %016jx %s\n".as_ptr(), 0x4000u64, c"meta".as_ptr()) };
     assert_eq!(n, 27);
@@ -352,7 +375,17 @@ fn background_panic_reaches_the_waiting_test_thread() {
         let mut p = bp;
         // A synchronous read whose completion panics elsewhere.
         // SAFETY: bread on a buffer we hold (B_CACHE clear).
-        unsafe { ffi::breadnx(vp, 0, BS, std::ptr::null_mut(), std::ptr::null_mut(), 0, &mut p) }
+        unsafe {
+            ffi::breadnx(
+                vp,
+                0,
+                BS,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+                &mut p,
+            )
+        }
     }));
     let msg = match r {
         Ok(_) => panic!("expected the waiter to see the panic"),
@@ -371,7 +404,11 @@ fn crc32_is_the_kernels_crc32() {
     let data: Vec<u8> = (0..10_000u32).map(|i| (i * 31 % 251) as u8).collect();
     // SAFETY: valid buffer.
     let c = unsafe { ffi::crc32(data.as_ptr().cast(), data.len()) };
-    assert_eq!(c, crc32fast::hash(&data), "must agree with the port's crc32fast");
+    assert_eq!(
+        c,
+        crc32fast::hash(&data),
+        "must agree with the port's crc32fast"
+    );
     // crc32_ext continues a running CRC like crc32fast's initial state.
     let (a, b) = data.split_at(4321);
     let mut h = crc32fast::Hasher::new_with_initial(kern::crc32_bytes(0, a));

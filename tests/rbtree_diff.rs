@@ -90,7 +90,8 @@ __SIZE_TYPE__ ttree_spin_offset(void)
 type NodeFn = unsafe extern "C-unwind" fn(*mut THead, *mut TNode) -> *mut TNode;
 type StepFn = unsafe extern "C-unwind" fn(*mut TNode) -> *mut TNode;
 type MinMaxFn = unsafe extern "C-unwind" fn(*mut THead, c_int) -> *mut TNode;
-type ScanCFn = unsafe extern "C-unwind" fn(*mut THead, ScanFn<TNode>, ScanFn<TNode>, *mut c_void) -> c_int;
+type ScanCFn =
+    unsafe extern "C-unwind" fn(*mut THead, ScanFn<TNode>, ScanFn<TNode>, *mut c_void) -> c_int;
 type SizeFn = unsafe extern "C-unwind" fn() -> usize;
 
 struct CTree {

@@ -2,7 +2,7 @@
 //! model of the kernel services and HAMMER neighbours that the I/O layer
 //! calls, so the C reference and the Rust port can run side by side in tests.
 
+pub mod conformance;
 pub mod hammer;
 pub mod kern;
-pub mod conformance;
 pub mod workload;

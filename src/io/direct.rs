@@ -30,10 +30,48 @@ use crate::sys::zone::{
 /// from the device into the file buffer of `bio`, as a third bio layer.
 /// Completion (and any CRC check the caller wants) happens through the
 /// bio chain; `leaf` is not used here.
+pub fn direct_read(hmp: Mount, bio: Bio, _leaf: Option<Leaf>) -> c_int {
+    read_from_device(hmp, bio, |volume, dev_offset| {
+        // Third bio layer: the raw offset on this volume's device.
+        let nbio = bio::push_bio(bio);
+        nbio.set_offset(dev_offset as i64);
+        hammer_stats_disk_read_add(bio.buf().bufsize());
+        bio::vn_strategy(volume.devvp(), nbio);
+    })
+}
+
+/// `hammer_io_indirect_read()`: like [`direct_read`], but the data is read
+/// through the device's buffer cache and copied into the file buffer by
+/// [`IndirectCallback`], which also checks the CRC when `leaf` is given
+/// and `hammer_verify_data` is on. Runs asynchronously too (used in
+/// double-buffer mode).
+pub fn indirect_read(hmp: Mount, bio: Bio, leaf: Option<Leaf>) -> c_int {
+    read_from_device(hmp, bio, |volume, dev_offset| {
+        // The expected CRC travels in the front-end bio; info2.index says
+        // whether to check it.
+        match leaf {
+            Some(leaf) if hammer_verify_data() != 0 => {
+                bio.set_caller_uvalue32(leaf.data_crc());
+                bio.set_caller_index2(1);
+            }
+            _ => bio.set_caller_index2(0),
+        }
+        bio::breadcb::<IndirectCallback>(
+            volume.devvp(),
+            dev_offset as i64,
+            bio.buf().bufsize(),
+            bio,
+        );
+    })
+}
+
+/// What both reads share: resolve the file bio's large-data offset to a
+/// volume and a raw device offset, let `issue` start the I/O, and fail the
+/// file bio (with the error returned) when the offset cannot be resolved.
 ///
 /// A HAMMER buffer may hold newer data for the same block (the reblocker
 /// writes through HAMMER buffers), so such aliases are synced first.
-pub fn direct_read(hmp: Mount, bio: Bio, _leaf: Option<Leaf>) -> c_int {
+fn read_from_device(hmp: Mount, bio: Bio, issue: impl FnOnce(h::Volume, u64)) -> c_int {
     let buf_offset = bio.offset() as u64;
     kassert!((buf_offset & HAMMER_OFF_ZONE_MASK) == HAMMER_ZONE_LARGE_DATA);
 
@@ -52,68 +90,11 @@ pub fn direct_read(hmp: Mount, bio: Bio, _leaf: Option<Leaf>) -> c_int {
         if error == 0 && zone2_offset >= crate::kassert_some!(volume).maxbuf_off() {
             error = ffi::EIO;
         }
-
-        if error == 0 {
-            let volume = crate::kassert_some!(volume);
-            // Third bio layer: the raw offset on this volume's device.
-            let nbio = bio::push_bio(bio);
-            nbio.set_offset(
-                (volume.vol_buf_beg() as u64).wrapping_add(zone2_offset & HAMMER_OFF_SHORT_MASK)
-                    as i64,
-            );
-            hammer_stats_disk_read_add(bp.bufsize());
-            bio::vn_strategy(volume.devvp(), nbio);
-        }
-        h::hammer_rel_volume(volume, 0);
-    }
-
-    if error != 0 {
-        kern::kprintf_direct_read_failed(zone2_offset);
-        bp.set_error(error);
-        bp.set(BufFlags::B_ERROR);
-        bio::biodone(bio);
-    }
-    error
-}
-
-/// `hammer_io_indirect_read()`: like [`direct_read`], but the data is read
-/// through the device's buffer cache and copied into the file buffer by
-/// [`IndirectCallback`], which also checks the CRC when `leaf` is given
-/// and `hammer_verify_data` is on. Runs asynchronously too (used in
-/// double-buffer mode).
-pub fn indirect_read(hmp: Mount, bio: Bio, leaf: Option<Leaf>) -> c_int {
-    let buf_offset = bio.offset() as u64;
-    kassert!((buf_offset & HAMMER_OFF_ZONE_MASK) == HAMMER_ZONE_LARGE_DATA);
-
-    let bp = bio.buf();
-    h::hammer_sync_buffers(hmp, buf_offset, bp.bufsize());
-
-    let mut error: c_int = 0;
-    let zone2_offset = h::hammer_blockmap_lookup(hmp, buf_offset, &mut error);
-    if error == 0 {
-        kassert!((zone2_offset & HAMMER_OFF_ZONE_MASK) == HAMMER_ZONE_RAW_BUFFER);
-
-        let vol_no = HAMMER_VOL_DECODE(zone2_offset);
-        let volume = h::hammer_get_volume(hmp, vol_no, &mut error);
-        if error == 0 && zone2_offset >= crate::kassert_some!(volume).maxbuf_off() {
-            error = ffi::EIO;
-        }
-
         if error == 0 {
             let volume = crate::kassert_some!(volume);
             let dev_offset =
                 (volume.vol_buf_beg() as u64).wrapping_add(zone2_offset & HAMMER_OFF_SHORT_MASK);
-
-            // The expected CRC travels in the front-end bio; info2.index
-            // says whether to check it.
-            match leaf {
-                Some(leaf) if hammer_verify_data() != 0 => {
-                    bio.set_caller_uvalue32(leaf.data_crc());
-                    bio.set_caller_index2(1);
-                }
-                _ => bio.set_caller_index2(0),
-            }
-            bio::breadcb::<IndirectCallback>(volume.devvp(), dev_offset as i64, bp.bufsize(), bio);
+            issue(volume, dev_offset);
         }
         h::hammer_rel_volume(volume, 0);
     }

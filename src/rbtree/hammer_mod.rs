@@ -243,22 +243,10 @@ fn exports_match_bound_prototypes() {
         ffi::hammer_mod_rb_tree_RB_INSERT,
         hammer_mod_rb_tree_RB_INSERT,
     );
-    same::<c_fn!(fn(_, _) -> _)>(
-        ffi::hammer_mod_rb_tree_RB_FIND,
-        hammer_mod_rb_tree_RB_FIND,
-    );
-    same::<c_fn!(fn(_, _, _, _) -> _)>(
-        ffi::hammer_mod_rb_tree_RB_SCAN,
-        hammer_mod_rb_tree_RB_SCAN,
-    );
-    same::<c_fn!(fn(_) -> _)>(
-        ffi::hammer_mod_rb_tree_RB_NEXT,
-        hammer_mod_rb_tree_RB_NEXT,
-    );
-    same::<c_fn!(fn(_) -> _)>(
-        ffi::hammer_mod_rb_tree_RB_PREV,
-        hammer_mod_rb_tree_RB_PREV,
-    );
+    same::<c_fn!(fn(_, _) -> _)>(ffi::hammer_mod_rb_tree_RB_FIND, hammer_mod_rb_tree_RB_FIND);
+    same::<c_fn!(fn(_, _, _, _) -> _)>(ffi::hammer_mod_rb_tree_RB_SCAN, hammer_mod_rb_tree_RB_SCAN);
+    same::<c_fn!(fn(_) -> _)>(ffi::hammer_mod_rb_tree_RB_NEXT, hammer_mod_rb_tree_RB_NEXT);
+    same::<c_fn!(fn(_) -> _)>(ffi::hammer_mod_rb_tree_RB_PREV, hammer_mod_rb_tree_RB_PREV);
     same::<c_fn!(fn(_, _) -> _)>(
         ffi::hammer_mod_rb_tree_RB_MINMAX,
         hammer_mod_rb_tree_RB_MINMAX,

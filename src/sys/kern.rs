@@ -108,9 +108,7 @@ pub(crate) unsafe fn bzero(p: *mut c_void, len: usize) {
 ///
 /// `from` is readable and `to` writable for `len` bytes.
 pub(crate) unsafe fn bcopy(from: *const c_void, to: *mut c_void, len: usize) {
-    let f = core::hint::black_box(
-        ffi::bcopy as c_fn!(fn(*const c_void, *mut c_void, usize)),
-    );
+    let f = core::hint::black_box(ffi::bcopy as c_fn!(fn(*const c_void, *mut c_void, usize)));
     // SAFETY: caller contract.
     unsafe { f(from, to, len) }
 }

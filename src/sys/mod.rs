@@ -81,4 +81,3 @@ pub mod kern;
 pub mod sleep;
 pub mod token;
 pub mod zone;
-

@@ -130,11 +130,15 @@ unsafe extern "C-unwind" fn fk_start(bp: *mut ffi::buf) {
 unsafe extern "C-unwind" fn fk_complete(bp: *mut ffi::buf) {
     record("io_complete", bp);
     let o = loff(bp);
-    let clear = fake().as_ref().is_some_and(|f| f.complete_clears_error.contains(&o));
+    let clear = fake()
+        .as_ref()
+        .is_some_and(|f| f.complete_clears_error.contains(&o));
     if clear {
         clear_flags(bp, ffi::B_ERROR);
     }
-    let rel = fake().as_ref().is_some_and(|f| f.complete_releases.contains(&o));
+    let rel = fake()
+        .as_ref()
+        .is_some_and(|f| f.complete_releases.contains(&o));
     if rel {
         dep_init(bp);
     }
@@ -169,13 +173,19 @@ unsafe extern "C-unwind" fn fk_checkwrite(bp: *mut ffi::buf) -> i32 {
 unsafe extern "C-unwind" fn fk_checkread(bp: *mut ffi::buf) -> i32 {
     record("io_checkread", bp);
     let o = loff(bp);
-    fake().as_ref().and_then(|f| f.checkread.get(&o).copied()).unwrap_or(0)
+    fake()
+        .as_ref()
+        .and_then(|f| f.checkread.get(&o).copied())
+        .unwrap_or(0)
 }
 
 unsafe extern "C-unwind" fn fk_countdeps(bp: *mut ffi::buf, _n: i32) -> i32 {
     record("io_countdeps", bp);
     let o = loff(bp);
-    fake().as_ref().and_then(|f| f.countdeps.get(&o).copied()).unwrap_or(0)
+    fake()
+        .as_ref()
+        .and_then(|f| f.countdeps.get(&o).copied())
+        .unwrap_or(0)
 }
 
 unsafe extern "C-unwind" fn fk_fsync(_vp: *mut ffi::vnode) -> i32 {
@@ -238,7 +248,11 @@ pub fn attach_dep(bp: *mut ffi::buf) {
 
 pub fn has_dep(bp: *mut ffi::buf) -> bool {
     // SAFETY: reading a field of a live buffer.
-    unsafe { !std::ptr::addr_of!((*bp).b_dep.lh_first).read_volatile().is_null() }
+    unsafe {
+        !std::ptr::addr_of!((*bp).b_dep.lh_first)
+            .read_volatile()
+            .is_null()
+    }
 }
 
 pub fn write_data(bp: *mut ffi::buf, off: usize, data: &[u8]) {
@@ -272,7 +286,17 @@ pub fn getblk(vp: *mut ffi::vnode, off: i64, size: i32) -> *mut ffi::buf {
 pub fn bread(vp: *mut ffi::vnode, off: i64, size: i32) -> (i32, *mut ffi::buf) {
     let mut bp = std::ptr::null_mut();
     // SAFETY: bread() as the kernel's inline does it.
-    let e = unsafe { ffi::breadnx(vp, off, size, std::ptr::null_mut(), std::ptr::null_mut(), 0, &mut bp) };
+    let e = unsafe {
+        ffi::breadnx(
+            vp,
+            off,
+            size,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+            &mut bp,
+        )
+    };
     (e, bp)
 }
 
@@ -313,7 +337,13 @@ pub fn findblk(vp: *mut ffi::vnode, off: i64, flags: i32) -> *mut ffi::buf {
 
 /// A dirty (bdwrite'n) buffer at `off` filled with `pat`, optionally with
 /// a fake dependency and B_CLUSTEROK.
-pub fn dirty_buf(vp: *mut ffi::vnode, off: i64, pat: u8, dep: bool, clusterok: bool) -> *mut ffi::buf {
+pub fn dirty_buf(
+    vp: *mut ffi::vnode,
+    off: i64,
+    pat: u8,
+    dep: bool,
+    clusterok: bool,
+) -> *mut ffi::buf {
     let bp = getblk(vp, off, BS);
     write_data(bp, 0, &pattern(pat, BS as usize));
     if dep {
@@ -339,7 +369,10 @@ pub fn expect_kernel_panic<R>(needle: &str, f: impl FnOnce() -> R) {
         .cloned()
         .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_default();
-    assert!(msg.contains(needle), "panic message {msg:?} does not contain {needle:?}");
+    assert!(
+        msg.contains(needle),
+        "panic message {msg:?} does not contain {needle:?}"
+    );
     assert!(kern::panic_message().is_some(), "panicstr was not set");
     kern::reset_after_panic();
     assert!(kern::panic_message().is_none());

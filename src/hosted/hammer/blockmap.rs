@@ -15,11 +15,11 @@ use core::ptr::addr_of_mut;
 use core::sync::atomic::Ordering;
 
 use super::globals::HAMMER_VERIFY_ZONE;
+pub use super::ntrace::hammer_blockmap_lookup;
 use super::off::{self, LARGEBLOCK_MASK64, LARGEBLOCK_SIZE64};
 use super::ondisk::{hammer_get_root_volume, hammer_rel_volume};
 use super::{kassert, kpanic};
 use crate::sys::ffi;
-pub use super::ntrace::hammer_blockmap_lookup;
 
 /// Zones that a blockmap lookup accepts in the hosted model: the four the
 /// kernel allocates from. The reserved ones (12..14) and UNAVAIL (15) have

@@ -37,8 +37,11 @@ pub const LOCKF_EXCLUSIVE: u32 = ffi::HAMMER_LOCKF_EXCLUSIVE;
 /// `HAMMER_LOCKF_WANTED`
 pub const LOCKF_WANTED: u32 = ffi::HAMMER_LOCKF_WANTED;
 
+pub use super::ntrace::{
+    hammer_lock_ex_ident, hammer_put_interlock, hammer_ref, hammer_rel,
+    hammer_try_interlock_norefs, hammer_unlock,
+};
 use super::{curthread, kpanic, kprint};
-pub use super::ntrace::{hammer_lock_ex_ident, hammer_unlock, hammer_ref, hammer_rel, hammer_try_interlock_norefs, hammer_put_interlock};
 
 /// The `refs` word of `lock` as an atomic.
 ///
@@ -612,7 +615,9 @@ pub unsafe fn get_interlock(lock: *mut ffi::hammer_lock) -> bool {
 ///
 /// `lock` points to a live lock.
 /// Untraced body of the C entry point `hammer_try_interlock_norefs` (see `ntrace`).
-pub(crate) unsafe extern "C-unwind" fn hammer_try_interlock_norefs_untraced(lock: *mut ffi::hammer_lock) -> c_int {
+pub(crate) unsafe extern "C-unwind" fn hammer_try_interlock_norefs_untraced(
+    lock: *mut ffi::hammer_lock,
+) -> c_int {
     // SAFETY: caller contract.
     let word = unsafe { refs(lock) };
     loop {
@@ -636,7 +641,10 @@ pub(crate) unsafe extern "C-unwind" fn hammer_try_interlock_norefs_untraced(lock
 ///
 /// `lock` points to a live lock whose interlock the caller holds.
 /// Untraced body of the C entry point `hammer_put_interlock` (see `ntrace`).
-pub(crate) unsafe extern "C-unwind" fn hammer_put_interlock_untraced(lock: *mut ffi::hammer_lock, error: c_int) {
+pub(crate) unsafe extern "C-unwind" fn hammer_put_interlock_untraced(
+    lock: *mut ffi::hammer_lock,
+    error: c_int,
+) {
     // SAFETY: caller contract.
     let word = unsafe { refs(lock) };
     loop {

@@ -33,6 +33,7 @@ use std::vec::Vec;
 use super::globals::HAMMER_COUNT_VOLUMES;
 use super::ioimpl::{current, IoImpl};
 use super::lock::{self, hammer_lock_sh, hammer_unlock};
+pub use super::ntrace::hammer_critical_error;
 use super::objects;
 use super::off::{self, BUFSIZE, LARGEBLOCK_SIZE64};
 use super::ondisk::{
@@ -45,7 +46,6 @@ use super::{kassert, kprint};
 use crate::hosted::kern::{trace, Device};
 use crate::rbtree::hammer_mod::ModTree;
 use crate::sys::ffi;
-pub use super::ntrace::hammer_critical_error;
 
 /// `HAMMER_VOL_VERSION_DEFAULT`: what newfs_hammer formats.
 pub const VOL_VERSION_DEFAULT: u32 = 6;

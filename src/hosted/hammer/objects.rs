@@ -26,13 +26,16 @@ use std::format;
 use super::globals::{HAMMER_COUNT_INODES, HAMMER_COUNT_NODES, HAMMER_COUNT_RECORDS};
 use super::ioimpl::current;
 use super::lock::{self, hammer_lock_ex, hammer_ref, hammer_rel, hammer_unlock};
+pub use super::ntrace::{
+    hammer_get_vnode, hammer_ip_replace_bulk, hammer_rel_inode, hammer_rel_mem_record,
+    hammer_rel_node, hammer_scan_inode_snapshots,
+};
 use super::off::BUFMASK64;
 use super::ondisk::{hammer_get_buffer, hammer_ref_buffer, hammer_rel_buffer};
 use super::queue::{tailq_first, tailq_init, tailq_insert_tail, tailq_remove};
 use super::trees::{ino_lookup, nod_lookup, InoTree, NodTree, RecTree};
 use super::{kassert, kpanic};
 use crate::sys::ffi;
-pub use super::ntrace::{hammer_rel_node, hammer_get_vnode, hammer_rel_inode, hammer_scan_inode_snapshots, hammer_ip_replace_bulk, hammer_rel_mem_record};
 
 // ---------------------------------------------------------------------
 // B-Tree nodes
@@ -551,7 +554,10 @@ use inode_flags::MODMASK as INODE_MODMASK;
 ///
 /// `ip` is a live, referenced inode.
 /// Untraced body of the C entry point `hammer_rel_inode` (see `ntrace`).
-pub(crate) unsafe extern "C-unwind" fn hammer_rel_inode_untraced(ip: ffi::hammer_inode_t, flush: c_int) {
+pub(crate) unsafe extern "C-unwind" fn hammer_rel_inode_untraced(
+    ip: ffi::hammer_inode_t,
+    flush: c_int,
+) {
     // SAFETY: caller contract.
     unsafe {
         let lk = addr_of_mut!((*ip).lock);
@@ -910,7 +916,9 @@ pub(crate) unsafe extern "C-unwind" fn hammer_ip_replace_bulk_untraced(
 ///
 /// `record` is live and referenced.
 /// Untraced body of the C entry point `hammer_rel_mem_record` (see `ntrace`).
-pub(crate) unsafe extern "C-unwind" fn hammer_rel_mem_record_untraced(record: ffi::hammer_record_t) {
+pub(crate) unsafe extern "C-unwind" fn hammer_rel_mem_record_untraced(
+    record: ffi::hammer_record_t,
+) {
     // SAFETY: caller contract.
     unsafe {
         hammer_rel(addr_of_mut!((*record).lock));

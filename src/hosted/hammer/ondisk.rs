@@ -23,13 +23,16 @@ use super::blockmap::{hammer_blockmap_lookup, hammer_undo_lookup};
 use super::globals::{hammer_debug_io, HAMMER_COUNT_BUFFERS, HAMMER_COUNT_REFEDBUFS};
 use super::ioimpl::current;
 use super::lock::{self, hammer_rel};
+pub use super::ntrace::{
+    hammer_bread, hammer_del_buffers, hammer_get_volume, hammer_rel_buffer, hammer_rel_volume,
+    hammer_sync_buffers,
+};
 use super::objects::hammer_flush_buffer_nodes;
 use super::off::{self, BUFMASK64, LARGEBLOCK_MASK64};
 use super::queue::{tailq_empty, tailq_init};
 use super::trees::{buf_lookup, vol_lookup, BufTree};
 use super::{kassert, kprint};
 use crate::sys::ffi;
-pub use super::ntrace::{hammer_get_volume, hammer_rel_volume, hammer_rel_buffer, hammer_bread, hammer_sync_buffers, hammer_del_buffers};
 
 pub(crate) use super::kcall::{gettoken, reltoken};
 
@@ -165,7 +168,10 @@ unsafe fn load_volume(volume: ffi::hammer_volume_t) -> c_int {
 ///
 /// `volume` is a live, referenced volume.
 /// Untraced body of the C entry point `hammer_rel_volume` (see `ntrace`).
-pub(crate) unsafe extern "C-unwind" fn hammer_rel_volume_untraced(volume: ffi::hammer_volume_t, locked: c_int) {
+pub(crate) unsafe extern "C-unwind" fn hammer_rel_volume_untraced(
+    volume: ffi::hammer_volume_t,
+    locked: c_int,
+) {
     // SAFETY: caller contract; the mount outlives its volumes.
     unsafe {
         let lk = addr_of_mut!((*volume).io.lock);
@@ -472,7 +478,10 @@ unsafe fn unlose_nocheck(hmp: ffi::hammer_mount_t, buffer: ffi::hammer_buffer_t)
 ///
 /// `buffer` is a live, referenced buffer.
 /// Untraced body of the C entry point `hammer_rel_buffer` (see `ntrace`).
-pub(crate) unsafe extern "C-unwind" fn hammer_rel_buffer_untraced(buffer: ffi::hammer_buffer_t, locked: c_int) {
+pub(crate) unsafe extern "C-unwind" fn hammer_rel_buffer_untraced(
+    buffer: ffi::hammer_buffer_t,
+    locked: c_int,
+) {
     // SAFETY: caller contract; the structures reached belong to the mount.
     unsafe {
         let lk = addr_of_mut!((*buffer).io.lock);

@@ -14,9 +14,9 @@ use core::cmp::Ordering;
 use core::ffi::{c_int, c_void};
 use core::ptr::addr_of_mut;
 
+pub use super::ntrace::{hammer_vol_rb_tree_RB_MINMAX, hammer_vol_rb_tree_RB_NEXT};
 use crate::rbtree::{RbTree, ScanFn};
 use crate::sys::ffi;
-pub use super::ntrace::{hammer_vol_rb_tree_RB_NEXT, hammer_vol_rb_tree_RB_MINMAX};
 
 /// Maps an ordering to the C comparison convention.
 fn ord(o: Ordering) -> c_int {

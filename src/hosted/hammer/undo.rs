@@ -15,13 +15,13 @@ use core::sync::atomic::Ordering;
 use super::globals::HAMMER_STATS_UNDO;
 use super::ioimpl::current;
 use super::lock::{hammer_lock_ex, hammer_unlock};
+pub use super::ntrace::{hammer_generate_undo, hammer_undo_reclaim};
 use super::off::{self, BUFMASK64};
 use super::ondisk::{buffer_of, hammer_bnew, hammer_bread, hammer_rel_buffer};
 use super::queue::{tailq_first, tailq_init, tailq_insert_tail, tailq_remove};
 use super::trees::{InoRedoTree, UndTree};
 use super::{kassert, kpanic};
 use crate::sys::ffi;
-pub use super::ntrace::{hammer_generate_undo, hammer_undo_reclaim};
 
 /// `HAMMER_HEAD_SIGNATURE`
 pub const HEAD_SIGNATURE: u16 = 0xC84E;

@@ -4,19 +4,21 @@
 //! (io_complete first, then re-dirty of a failed write, page completion,
 //! then brelse/bqrelse).
 
-use std::prelude::rust_2021::*;
 use std::format;
+use std::prelude::rust_2021::*;
 
 use core::ffi::{c_char, c_int};
 use std::ffi::CStr;
 
 use crate::sys::ffi::{
-    self, B_CACHE, B_ERROR, B_EINTR, B_HASBOGUS, B_INVAL, B_NOCACHE, B_RELBUF, B_VMIO, BIO_DONE,
-    BIO_SYNC, BIO_WANT, NOOFFSET,
+    self, BIO_DONE, BIO_SYNC, BIO_WANT, B_CACHE, B_EINTR, B_ERROR, B_HASBOGUS, B_INVAL, B_NOCACHE,
+    B_RELBUF, B_VMIO, NOOFFSET,
 };
 
 use super::bp::{BioP, Bp, CMD_DONE, CMD_FREEBLKS, CMD_READ, CMD_WRITE};
-use super::bufcache::{bdirty_locked, brelse_impl, bqrelse_impl, check, runningbufwakeup, vfs_read_done_pages};
+use super::bufcache::{
+    bdirty_locked, bqrelse_impl, brelse_impl, check, runningbufwakeup, vfs_read_done_pages,
+};
 use super::buflock;
 use super::callout;
 use super::machine::{lock, me};
@@ -31,7 +33,10 @@ pub(crate) fn push_bio_impl(bio: BioP) -> BioP {
         let bp = Bp(bio.buf());
         let index = match bp.bio_index(bio.0) {
             Some(i) => i,
-            None => kpanic(format!("push_bio: bio {:p} is not embedded in its buffer", bio.0)),
+            None => kpanic(format!(
+                "push_bio: bio {:p} is not embedded in its buffer",
+                bio.0
+            )),
         };
         if index >= ffi::NBUF_BIO - 1 {
             kpanic(format!("push_bio: too many layers bp {:p}", bp.0));
@@ -247,7 +252,9 @@ pub unsafe extern "C-unwind" fn biowait(bio: *mut ffi::bio, wmesg: *const c_char
         String::from("biowait")
     } else {
         // SAFETY: NUL-terminated per the contract.
-        unsafe { CStr::from_ptr(wmesg) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(wmesg) }
+            .to_string_lossy()
+            .into_owned()
     };
     let r = biowait_impl(BioP(bio), &w);
     trace::bio_event("biowait", trace::Kind::Return, bio, &[r as i64]);

@@ -61,7 +61,12 @@ impl Bp {
     bfield!(refs, set_refs, b_refs, i32);
     bfield!(ops, set_ops, b_ops, *mut ffi::bio_ops);
     bfield!(vp, set_vp, b_vp, *mut ffi::vnode);
-    bfield!(cluster_next, set_cluster_next, b_cluster_next, *mut ffi::buf);
+    bfield!(
+        cluster_next,
+        set_cluster_next,
+        b_cluster_next,
+        *mut ffi::buf
+    );
     bfield!(hosted, set_hosted, b_hosted, *mut c_void);
 
     pub(crate) fn cmd(self) -> u32 {
@@ -176,13 +181,16 @@ impl BioP {
         unsafe { core::sync::atomic::AtomicI32::from_ptr(addr_of_mut!((*self.0).bio_flags)) }
     }
     pub(crate) fn flags(self) -> i32 {
-        self.flags_atomic().load(core::sync::atomic::Ordering::SeqCst)
+        self.flags_atomic()
+            .load(core::sync::atomic::Ordering::SeqCst)
     }
     pub(crate) fn or_flags(self, f: i32) {
-        self.flags_atomic().fetch_or(f, core::sync::atomic::Ordering::SeqCst);
+        self.flags_atomic()
+            .fetch_or(f, core::sync::atomic::Ordering::SeqCst);
     }
     pub(crate) fn clear_flags(self, f: i32) {
-        self.flags_atomic().fetch_and(!f, core::sync::atomic::Ordering::SeqCst);
+        self.flags_atomic()
+            .fetch_and(!f, core::sync::atomic::Ordering::SeqCst);
     }
     pub(crate) fn set_caller1_ptr(self, p: *mut c_void) {
         // SAFETY: writing a union member of a live bio.

@@ -8,16 +8,16 @@
 //! Each function follows the kernel's sequence of steps, including where
 //! it calls bioops and where it may block.
 
-use std::prelude::rust_2021::*;
 use std::format;
+use std::prelude::rust_2021::*;
 
 use core::ffi::{c_int, c_void};
 use core::ptr;
 
 use crate::sys::ffi::{
-    self, B_AGE, B_BNOCLIP, B_CACHE, B_CLUSTER, B_DEFERRED, B_DELWRI, B_DIRECT, B_EINTR, B_ERROR,
-    B_HASBOGUS, B_HASHED, B_HEAVY, B_INVAL, B_LOCKED, B_MALLOC, B_NOCACHE, B_ORDERED, B_PAGING,
-    B_RELBUF, B_VMIO, B_VNCLEAN, B_VNDIRTY, BIO_SYNC, FINDBLK_NBLOCK, FINDBLK_REF, FINDBLK_TEST,
+    self, BIO_SYNC, B_AGE, B_BNOCLIP, B_CACHE, B_CLUSTER, B_DEFERRED, B_DELWRI, B_DIRECT, B_EINTR,
+    B_ERROR, B_HASBOGUS, B_HASHED, B_HEAVY, B_INVAL, B_LOCKED, B_MALLOC, B_NOCACHE, B_ORDERED,
+    B_PAGING, B_RELBUF, B_VMIO, B_VNCLEAN, B_VNDIRTY, FINDBLK_NBLOCK, FINDBLK_REF, FINDBLK_TEST,
     GETBLK_BHEAVY, GETBLK_NOWAIT, GETBLK_PCATCH, GETBLK_SZMATCH, NOOFFSET,
 };
 
@@ -172,13 +172,15 @@ pub(crate) fn initbufbio(bp: Bp) {
     b1.set_offset(NOOFFSET);
     b1.set_next(b2.0);
     b1.set_done(None);
-    b1.flags_atomic().store(0, core::sync::atomic::Ordering::SeqCst);
+    b1.flags_atomic()
+        .store(0, core::sync::atomic::Ordering::SeqCst);
     b2.set_buf(bp.0);
     b2.set_prev(b1.0);
     b2.set_offset(NOOFFSET);
     b2.set_next(ptr::null_mut());
     b2.set_done(None);
-    b2.flags_atomic().store(0, core::sync::atomic::Ordering::SeqCst);
+    b2.flags_atomic()
+        .store(0, core::sync::atomic::Ordering::SeqCst);
 }
 
 /// reinitbufbio(): forget callbacks and cached translations.
@@ -507,7 +509,9 @@ fn allocbuf(g: &mut Kern, idx: usize, size: i32) {
     let vn = g.bufs[idx].vn;
     let off = bp.loffset();
     if off < 0 {
-        kpanic(format!("hosted buffer cache: negative buffer offset {off} not supported"));
+        kpanic(format!(
+            "hosted buffer cache: negative buffer offset {off} not supported"
+        ));
     }
     let (m, fresh) = rec_mut(g, vn).vm.map(off, newbsize as i64);
     if fresh || !rec(g, vn).vm.is_valid(off, size as i64) {
@@ -596,7 +600,9 @@ pub(crate) fn vfs_busy_pages(g: &mut Kern, idx: usize) {
         }
         g.bufs[idx].bogus = bogus;
     } else if cmd == CMD_WRITE {
-        rec_mut(g, vn).vm.set_valid(foff, len.min(bp.bcount() as i64));
+        rec_mut(g, vn)
+            .vm
+            .set_valid(foff, len.min(bp.bcount() as i64));
     }
 }
 
@@ -647,7 +653,10 @@ pub(crate) fn bdirty_locked(mut g: Guard, me: u32, idx: usize) -> Guard {
         bp.clear(B_NOCACHE);
     }
     if bp.has(B_INVAL) {
-        kprintf(&format!("bdirty: warning, dirtying invalid buffer {:p}\n", bp.0));
+        kprintf(&format!(
+            "bdirty: warning, dirtying invalid buffer {:p}\n",
+            bp.0
+        ));
     }
     bp.clear(B_RELBUF);
     if !bp.has(B_DELWRI) {
@@ -715,7 +724,11 @@ pub(crate) fn bqrelse_impl(bp: Bp) {
     if f & B_LOCKED != 0 {
         q_insert_tail(&mut g, idx, BQUEUE_LOCKED);
     } else if f & B_DELWRI != 0 {
-        let q = if f & B_HEAVY != 0 { BQUEUE_DIRTY_HW } else { BQUEUE_DIRTY };
+        let q = if f & B_HEAVY != 0 {
+            BQUEUE_DIRTY_HW
+        } else {
+            BQUEUE_DIRTY
+        };
         q_insert_tail(&mut g, idx, q);
     } else if g.cfg.vm_shortage {
         drop(g);
@@ -816,14 +829,24 @@ pub(crate) fn brelse_impl(bp: Bp) {
         bp.or(B_INVAL);
         if !bp.vp().is_null() || bp.has(B_HASHED) {
             drop(g);
-            kpanic(format!("bp1 {:p} flags {f:08x} unexpectedly still associated!", bp.0));
+            kpanic(format!(
+                "bp1 {:p} flags {f:08x} unexpectedly still associated!",
+                bp.0
+            ));
         }
-        let q = if bp.kvasize() != 0 { BQUEUE_EMPTYKVA } else { BQUEUE_EMPTY };
+        let q = if bp.kvasize() != 0 {
+            BQUEUE_EMPTYKVA
+        } else {
+            BQUEUE_EMPTY
+        };
         q_insert_head(&mut g, idx, q);
     } else if f & (B_INVAL | B_NOCACHE | B_RELBUF) != 0 {
         if !bp.vp().is_null() || bp.has(B_HASHED) {
             drop(g);
-            kpanic(format!("bp2 {:p} flags {f:08x} unexpectedly still associated!", bp.0));
+            kpanic(format!(
+                "bp2 {:p} flags {f:08x} unexpectedly still associated!",
+                bp.0
+            ));
         }
         bp.or(B_INVAL);
         q_insert_head(&mut g, idx, BQUEUE_CLEAN);
@@ -934,7 +957,8 @@ pub(crate) fn bwrite_impl(bp: Bp) -> i32 {
     bp.clear(B_ERROR | B_EINTR);
     bp.or(B_CACHE);
     bp.set_cmd(CMD_WRITE);
-    bp.bio1().set_done(callout::biodone_fn(super::bio::biodone_sync));
+    bp.bio1()
+        .set_done(callout::biodone_fn(super::bio::biodone_sync));
     bp.bio1().or_flags(BIO_SYNC);
     vfs_busy_pages(&mut g, idx);
     let size = bp.bufsize();
@@ -1040,7 +1064,10 @@ fn getnewbuf(blkflags: i32, slptimeo: i32) -> Option<Bp> {
             }
             if g.bufs[idx].qindex != qindex {
                 drop(g);
-                kpanic(format!("getnewbuf: inconsistent queue {qindex} bp {:p}", bp.0));
+                kpanic(format!(
+                    "getnewbuf: inconsistent queue {qindex} bp {:p}",
+                    bp.0
+                ));
             }
             if bp.has(B_DELWRI) {
                 drop(g);
@@ -1075,11 +1102,22 @@ fn getnewbuf(blkflags: i32, slptimeo: i32) -> Option<Bp> {
             g.st.getnewbuf_sleeps += 1;
             bd_speedup(&mut g);
             g.g.needsbuffer |= flags;
-            let slp = if blkflags & GETBLK_PCATCH != 0 { 0x100 } else { 0 };
+            let slp = if blkflags & GETBLK_PCATCH != 0 {
+                0x100
+            } else {
+                0
+            };
             while g.g.needsbuffer & flags != 0 {
                 interlock(&mut g, me, needsbuffer_ident());
                 if g.g.needsbuffer & flags != 0 {
-                    let (g2, err) = sleep(g, me, needsbuffer_ident(), PINTERLOCKED | slp, "newbuf", slptimeo);
+                    let (g2, err) = sleep(
+                        g,
+                        me,
+                        needsbuffer_ident(),
+                        PINTERLOCKED | slp,
+                        "newbuf",
+                        slptimeo,
+                    );
                     g = g2;
                     if err != 0 {
                         return None;
@@ -1099,7 +1137,9 @@ fn getnewbuf(blkflags: i32, slptimeo: i32) -> Option<Bp> {
                 continue 'restart;
             }
             if bp.has_deps() {
-                kpanic("assertion \"LIST_FIRST(&bp->b_dep) == NULL\" failed in getnewbuf".to_string());
+                kpanic(
+                    "assertion \"LIST_FIRST(&bp->b_dep) == NULL\" failed in getnewbuf".to_string(),
+                );
             }
         }
         let mut g = lock();
@@ -1115,7 +1155,10 @@ fn getnewbuf(blkflags: i32, slptimeo: i32) -> Option<Bp> {
         }
         if !bp.vp().is_null() || bp.has(B_HASHED) {
             drop(g);
-            kpanic(format!("bp3 {:p} vnode unexpectedly still associated!", bp.0));
+            kpanic(format!(
+                "bp3 {:p} vnode unexpectedly still associated!",
+                bp.0
+            ));
         }
         if bp.bufsize() != 0 {
             allocbuf(&mut g, idx, 0);
@@ -1302,7 +1345,8 @@ pub(crate) fn breadnx_impl(
     if !b.has(B_CACHE) {
         b.clear(B_ERROR | B_EINTR | B_INVAL);
         b.set_cmd(CMD_READ);
-        b.bio1().set_done(callout::biodone_fn(super::bio::biodone_sync));
+        b.bio1()
+            .set_done(callout::biodone_fn(super::bio::biodone_sync));
         b.bio1().or_flags(BIO_SYNC);
         {
             let mut g = lock();
@@ -1463,7 +1507,12 @@ fn initpbuf(g: &mut Kern, me: u32, idx: usize) {
 
 /// getpbuf(): a private buffer header outside the cache. `cnt` is the
 /// caller's optional allocation counter (C memory or the cluster counter).
-pub(crate) fn getpbuf_locked(mut g: Guard, me: u32, cnt: PbufCount, wait: bool) -> (Guard, Option<Bp>) {
+pub(crate) fn getpbuf_locked(
+    mut g: Guard,
+    me: u32,
+    cnt: PbufCount,
+    wait: bool,
+) -> (Guard, Option<Bp>) {
     loop {
         if let Some(c) = cnt.get(&g) {
             if c == 0 {
@@ -1667,7 +1716,11 @@ pub unsafe extern "C-unwind" fn getblk(
 /// # Safety
 /// `vp` must be a vnode of this machine.
 #[no_mangle]
-pub unsafe extern "C-unwind" fn findblk(vp: *mut ffi::vnode, loffset: ffi::off_t, flags: c_int) -> *mut ffi::buf {
+pub unsafe extern "C-unwind" fn findblk(
+    vp: *mut ffi::vnode,
+    loffset: ffi::off_t,
+    flags: c_int,
+) -> *mut ffi::buf {
     trace::vnode_off_call("findblk", vp, &[loffset, flags as i64]);
     let bp = findblk_impl(vp, loffset, flags);
     trace::vnode_ret("findblk", vp, bp);

@@ -5,8 +5,8 @@
 //! recursively: it waits like everybody else. Waiting releases the
 //! waiter's LWKT tokens.
 
-use std::prelude::rust_2021::*;
 use std::format;
+use std::prelude::rust_2021::*;
 
 use core::ffi::{c_int, c_uint};
 use core::mem::offset_of;
@@ -43,9 +43,9 @@ fn mirror(g: &Kern, idx: usize) {
     let holder = match r.owner {
         LockOwner::Unlocked => LK_NOTHREAD as *mut ffi::thread,
         LockOwner::Kernel => LK_KERNTHREAD as *mut ffi::thread,
-        LockOwner::Thread(t) => {
-            (&*g.threads[t as usize].tptr as *const u64).cast_mut().cast::<ffi::thread>()
-        }
+        LockOwner::Thread(t) => (&*g.threads[t as usize].tptr as *const u64)
+            .cast_mut()
+            .cast::<ffi::thread>(),
     };
     let count = (r.owner != LockOwner::Unlocked) as i32;
     r.bp.mirror_lock(count, holder);
@@ -66,7 +66,13 @@ pub(crate) fn try_lock(g: &mut Kern, me: u32, idx: usize) -> Result<(), i32> {
 /// Blocking exclusive lock. With `sleepfail` a lock that had to wait
 /// returns ENOLCK after waking up (LK_SLEEPFAIL) instead of taking the
 /// lock; `timo` (ticks, 0 = forever) bounds the wait (EWOULDBLOCK).
-pub(crate) fn lock_buf(mut g: Guard, me: u32, idx: usize, sleepfail: bool, timo: i32) -> (Guard, i32) {
+pub(crate) fn lock_buf(
+    mut g: Guard,
+    me: u32,
+    idx: usize,
+    sleepfail: bool,
+    timo: i32,
+) -> (Guard, i32) {
     loop {
         match g.bufs[idx].owner {
             LockOwner::Unlocked => {
@@ -77,7 +83,9 @@ pub(crate) fn lock_buf(mut g: Guard, me: u32, idx: usize, sleepfail: bool, timo:
             LockOwner::Thread(t) if t == me => {
                 let name = g.thread_name(me).to_string();
                 drop(g);
-                kpanic(format!("lockmgr: locking against myself (thread {name}, buffer lock)"));
+                kpanic(format!(
+                    "lockmgr: locking against myself (thread {name}, buffer lock)"
+                ));
             }
             _ => {}
         }
@@ -187,7 +195,9 @@ pub unsafe extern "C-unwind" fn lockmgr(lkp: *mut ffi::lock, flags: c_uint) -> c
         }
         other => {
             drop(g);
-            kpanic(format!("hosted lockmgr: unsupported request {other:#x} on a buffer lock"))
+            kpanic(format!(
+                "hosted lockmgr: unsupported request {other:#x} on a buffer lock"
+            ))
         }
     }
 }

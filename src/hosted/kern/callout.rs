@@ -8,7 +8,6 @@
 
 use std::prelude::rust_2021::*;
 
-
 use crate::sys::ffi;
 
 use super::bp::{BioP, Bp};
@@ -112,7 +111,12 @@ pub(crate) fn buf_countdeps(bp: Bp, n: i32) -> i32 {
 
 /// Call a bio_done callback.
 pub(crate) fn call_biodone(f: BioFn, bio: BioP) {
-    trace::bio_event("bio_done", trace::Kind::Callback, bio.0, &[f as usize as i64]);
+    trace::bio_event(
+        "bio_done",
+        trace::Kind::Callback,
+        bio.0,
+        &[f as usize as i64],
+    );
     // SAFETY: the callback was registered for this bio.
     trace::fs_entry(|| unsafe { f(bio.0) });
 }

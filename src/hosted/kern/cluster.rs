@@ -7,15 +7,15 @@
 //! one pbuf I/O whose pages alias the component buffers; cluster_callback
 //! distributes completion (and errors) to the components.
 
-use std::prelude::rust_2021::*;
 use std::format;
+use std::prelude::rust_2021::*;
 
 use core::ffi::c_int;
 use core::ptr;
 
 use crate::sys::ffi::{
-    self, B_CACHE, B_CLUSTER, B_CLUSTEROK, B_DELWRI, B_ERROR, B_INVAL, B_IODEBUG, B_LOCKED,
-    B_MALLOC, B_NEEDCOMMIT, B_RAM, B_RELBUF, B_DIRECT, B_VMIO, BIO_SYNC, FINDBLK_NBLOCK,
+    self, BIO_SYNC, B_CACHE, B_CLUSTER, B_CLUSTEROK, B_DELWRI, B_DIRECT, B_ERROR, B_INVAL,
+    B_IODEBUG, B_LOCKED, B_MALLOC, B_NEEDCOMMIT, B_RAM, B_RELBUF, B_VMIO, FINDBLK_NBLOCK,
     FINDBLK_TEST, GETBLK_NOWAIT, GETBLK_SZMATCH, NOOFFSET,
 };
 
@@ -93,7 +93,10 @@ pub(crate) unsafe extern "C-unwind" fn cluster_callback(bio: *mut ffi::bio) {
         bp.error()
     } else {
         if bp.bcount() != bp.bufsize() {
-            kpanic(format!("cluster_callback: unexpected EOF on cluster {:p}!", bio.0));
+            kpanic(format!(
+                "cluster_callback: unexpected EOF on cluster {:p}!",
+                bio.0
+            ));
         }
         0
     };
@@ -170,7 +173,9 @@ fn cluster_rbuild(
     for i in 0..run {
         let t;
         if i > 0 {
-            if npages_bytes + ((blksize as i64 + PAGE_SIZE - 1) & !(PAGE_SIZE - 1)) > maxiosize as i64 {
+            if npages_bytes + ((blksize as i64 + PAGE_SIZE - 1) & !(PAGE_SIZE - 1))
+                > maxiosize as i64
+            {
                 break;
             }
             let p = getblk_impl(
@@ -188,7 +193,10 @@ fn cluster_rbuild(
                 bqrelse_impl(t);
                 break;
             }
-            if t.has(B_CACHE | B_LOCKED) || !t.has(B_VMIO) || (t.has_deps() && buf_checkread(t) != 0) {
+            if t.has(B_CACHE | B_LOCKED)
+                || !t.has(B_VMIO)
+                || (t.has_deps() && buf_checkread(t) != 0)
+            {
                 bqrelse_impl(t);
                 break;
             }
@@ -267,7 +275,11 @@ pub(crate) fn cluster_readx_impl(
         maxreq = blksize as i64;
     }
     if loffset + maxreq > filesize {
-        maxreq = if loffset > filesize { 0 } else { filesize - loffset };
+        maxreq = if loffset > filesize {
+            0
+        } else {
+            filesize - loffset
+        };
     }
     let mut maxra = (maxreq / blksize as i64) as i32;
 
@@ -287,7 +299,13 @@ pub(crate) fn cluster_readx_impl(
             return 0;
         }
         b.clear(B_RAM);
-        let mut i = if !findblk_impl(vp, loffset + (maxra as i64 - 2) * blksize as i64, FINDBLK_TEST).is_null() {
+        let mut i = if !findblk_impl(
+            vp,
+            loffset + (maxra as i64 - 2) * blksize as i64,
+            FINDBLK_TEST,
+        )
+        .is_null()
+        {
             maxra - 1
         } else {
             1
@@ -312,7 +330,8 @@ pub(crate) fn cluster_readx_impl(
         }
     } else {
         b.set_cmd(CMD_READ);
-        b.bio1().set_done(callout::biodone_fn(super::bio::biodone_sync));
+        b.bio1()
+            .set_done(callout::biodone_fn(super::bio::biodone_sync));
         b.bio1().or_flags(BIO_SYNC);
         let nblks = maxra.min(maxrbuild);
         let mut single = true;
@@ -386,7 +405,10 @@ pub(crate) fn cluster_readx_impl(
     match reqbp {
         Some(r) => {
             if r.bio1().flags() & BIO_SYNC == 0 {
-                kpanic("assertion \"reqbp->b_bio1.bio_flags & BIO_SYNC\" failed in cluster_readx".to_string());
+                kpanic(
+                    "assertion \"reqbp->b_bio1.bio_flags & BIO_SYNC\" failed in cluster_readx"
+                        .to_string(),
+                );
             }
             biowait_impl(r.bio1(), "clurd")
         }
@@ -396,7 +418,13 @@ pub(crate) fn cluster_readx_impl(
 
 /// cluster_wbuild(): write `*bpp` (locked, off-queue) and as many
 /// following dirty buffers as qualify. Returns bytes written.
-fn cluster_wbuild(vp: *mut ffi::vnode, mut first: Option<Bp>, blksize: i32, mut start: i64, mut bytes: i32) -> i32 {
+fn cluster_wbuild(
+    vp: *mut ffi::vnode,
+    mut first: Option<Bp>,
+    blksize: i32,
+    mut start: i64,
+    mut bytes: i32,
+) -> i32 {
     let maxiosize = vmaxiosize();
     let mut total = 0;
     while bytes > 0 {
@@ -501,7 +529,10 @@ fn cluster_wbuild(vp: *mut ffi::vnode, mut first: Option<Bp>, blksize: i32, mut 
                 bremfree_locked(&mut g, idx);
                 if t.cmd() != CMD_DONE {
                     drop(g);
-                    kpanic("assertion \"tbp->b_cmd == BUF_CMD_DONE\" failed in cluster_wbuild".to_string());
+                    kpanic(
+                        "assertion \"tbp->b_cmd == BUF_CMD_DONE\" failed in cluster_wbuild"
+                            .to_string(),
+                    );
                 }
                 t
             };

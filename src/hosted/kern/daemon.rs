@@ -3,17 +3,19 @@
 //! the vnodes on its worklist: checkwrite, then cluster_awrite, or
 //! bremfree+brelse on a veto).
 
-use std::prelude::rust_2021::*;
 use std::format;
+use std::prelude::rust_2021::*;
 
 use std::time::{Duration, Instant};
 
-use crate::sys::ffi::{B_AGE, B_DEFERRED, B_DELWRI, B_ERROR, B_INVAL, B_NEEDCOMMIT, B_NOCACHE, B_RELBUF};
+use crate::sys::ffi::{
+    B_AGE, B_DEFERRED, B_DELWRI, B_ERROR, B_INVAL, B_NEEDCOMMIT, B_NOCACHE, B_RELBUF,
+};
 
 use super::bp::Vp;
 use super::bufcache::{
-    bd_request_ident, bremfree_locked, brelse_impl, bwrite_impl, check, q_insert_tail, q_list, waitrunningbufspace_impl,
-    BQUEUE_DIRTY, BQUEUE_DIRTY_HW,
+    bd_request_ident, brelse_impl, bremfree_locked, bwrite_impl, check, q_insert_tail, q_list,
+    waitrunningbufspace_impl, BQUEUE_DIRTY, BQUEUE_DIRTY_HW,
 };
 use super::buflock::{try_lock, unlock};
 use super::callout::{buf_checkwrite, buf_countdeps};
@@ -251,7 +253,12 @@ fn vfsync_bp(vn: usize, off: i64, synchronous: bool, lazy: Option<&mut i64>) -> 
 
 /// One RB_SCAN of the dirty tree from `start`; returns (completed, writes
 /// started).
-fn vfsync_scan(vn: usize, start: i64, synchronous: bool, mut lazy: Option<&mut i64>) -> (bool, u64) {
+fn vfsync_scan(
+    vn: usize,
+    start: i64,
+    synchronous: bool,
+    mut lazy: Option<&mut i64>,
+) -> (bool, u64) {
     let mut pos = start;
     let before = lock().st.syncer_writes;
     loop {
@@ -365,7 +372,11 @@ pub fn vinvalbuf(vp: *mut crate::sys::ffi::vnode, save: bool) {
             let offs: Vec<i64> = {
                 let g = lock();
                 let r = rec(&g, vn);
-                if clean { r.clean.iter().copied().collect() } else { r.dirty.iter().copied().collect() }
+                if clean {
+                    r.clean.iter().copied().collect()
+                } else {
+                    r.dirty.iter().copied().collect()
+                }
             };
             for off in offs {
                 vinvalbuf_bp(vn, off, clean, save);
@@ -477,7 +488,14 @@ pub(crate) fn syncer_thread() {
             let mut g = lock();
             let me = me(&mut g);
             static SYNCER_CHAN: u8 = 0;
-            let _ = sleep(g, me, &SYNCER_CHAN as *const u8 as usize, 0, "syncer", ticks);
+            let _ = sleep(
+                g,
+                me,
+                &SYNCER_CHAN as *const u8 as usize,
+                0,
+                "syncer",
+                ticks,
+            );
         }
         syncer_run(false);
     }

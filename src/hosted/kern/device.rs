@@ -330,7 +330,12 @@ impl Device {
 
     fn attach(&self) {
         let mut g = lock();
-        let vp = super::vnode::new_vnode_locked(&mut g, &self.inner.name, Some(self.inner.clone()), self.inner.size);
+        let vp = super::vnode::new_vnode_locked(
+            &mut g,
+            &self.inner.name,
+            Some(self.inner.clone()),
+            self.inner.size,
+        );
         *self.inner.vp.lock().unwrap_or_else(|e| e.into_inner()) = (g.gen, vp as usize);
     }
 

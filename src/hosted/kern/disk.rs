@@ -7,13 +7,13 @@
 //! wait until [`run_pending_io`] / [`run_one_io`] (or a thread that would
 //! otherwise sleep forever) runs them, in a seeded order.
 
-use std::prelude::rust_2021::*;
 use std::format;
+use std::prelude::rust_2021::*;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::sys::ffi::{self, B_ERROR, B_IODEBUG, BIO_DONE};
+use crate::sys::ffi::{self, BIO_DONE, B_ERROR, B_IODEBUG};
 
 use super::bio::{biodone_impl, push_bio_impl};
 use super::bp::{BioP, Bp, CMD_DONE, CMD_FLUSH, CMD_READ, CMD_WRITE};
@@ -100,7 +100,11 @@ fn submit(bp: Bp, nbio: BioP, dev: Arc<DevInner>, dev_vn: u32) {
     let mut g = lock();
     let idx = super::bufcache::check(&g, bp.0);
     let cmd = bp.cmd();
-    let len = if cmd == CMD_FLUSH { 0 } else { bp.bcount().max(0) as usize };
+    let len = if cmd == CMD_FLUSH {
+        0
+    } else {
+        bp.bcount().max(0) as usize
+    };
     let skip = if cmd == CMD_READ {
         g.bufs[idx].bogus.clone()
     } else {
@@ -116,7 +120,11 @@ fn submit(bp: Bp, nbio: BioP, dev: Arc<DevInner>, dev_vn: u32) {
     g.disk.last_due = Some(due);
     let seq = g.disk.seq;
     g.disk.seq += 1;
-    trace::disk_event("disk_submit", dev_vn, &[cmd as i64, nbio.offset(), len as i64]);
+    trace::disk_event(
+        "disk_submit",
+        dev_vn,
+        &[cmd as i64, nbio.offset(), len as i64],
+    );
     g.disk.pending.push(DiskReq {
         seq,
         bio: nbio,
@@ -136,7 +144,10 @@ fn submit(bp: Bp, nbio: BioP, dev: Arc<DevInner>, dev_vn: u32) {
 fn complete(req: DiskReq) {
     let data = req.bp.data().cast::<u8>();
     if req.len > 0 && data.is_null() && req.cmd != CMD_FLUSH {
-        kpanic(format!("disk: {} bytes of I/O on a buffer without data", req.len));
+        kpanic(format!(
+            "disk: {} bytes of I/O on a buffer without data",
+            req.len
+        ));
     }
     // SAFETY: the buffer is busy (owned by this I/O) and b_data covers
     // b_bcount bytes while it is.
@@ -164,7 +175,12 @@ fn complete(req: DiskReq) {
     trace::disk_event(
         "disk_done",
         req.dev_vn,
-        &[req.cmd as i64, req.off, req.len as i64, res.err().unwrap_or(0) as i64],
+        &[
+            req.cmd as i64,
+            req.off,
+            req.len as i64,
+            res.err().unwrap_or(0) as i64,
+        ],
     );
     biodone_impl(req.bio);
 }
@@ -215,12 +231,7 @@ pub(crate) fn disk_thread() {
             if g.shutdown {
                 return;
             }
-            let next_due = g
-                .disk
-                .pending
-                .iter()
-                .map(|r| r.due)
-                .min();
+            let next_due = g.disk.pending.iter().map(|r| r.due).min();
             match next_due {
                 None => g = DISK_CV.wait(g).unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {

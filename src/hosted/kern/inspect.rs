@@ -5,7 +5,10 @@ use std::prelude::rust_2021::*;
 use crate::sys::ffi;
 
 use super::bp::Bp;
-use super::bufcache::{check, q_list, BQUEUE_CLEAN, BQUEUE_DIRTY, BQUEUE_DIRTY_HW, BQUEUE_EMPTY, BQUEUE_EMPTYKVA, BQUEUE_LOCKED, BQUEUE_NONE};
+use super::bufcache::{
+    check, q_list, BQUEUE_CLEAN, BQUEUE_DIRTY, BQUEUE_DIRTY_HW, BQUEUE_EMPTY, BQUEUE_EMPTYKVA,
+    BQUEUE_LOCKED, BQUEUE_NONE,
+};
 use super::buflock::LockOwner;
 use super::machine::{lock, Kern};
 use super::trace::{buf_id, BufId};
@@ -128,7 +131,10 @@ pub fn buffers() -> Vec<BufSnapshot> {
 /// The buffers on a queue, head first.
 pub fn queue(q: Queue) -> Vec<BufSnapshot> {
     let g = lock();
-    q_list(&g, q.index()).into_iter().map(|i| snap(&g, i)).collect()
+    q_list(&g, q.index())
+        .into_iter()
+        .map(|i| snap(&g, i))
+        .collect()
 }
 
 /// Offsets of the dirty buffers of a vnode (its dirty tree).

@@ -4,7 +4,7 @@
 
 use std::prelude::rust_2021::*;
 #[allow(unused_imports)]
-use std::{format, eprint};
+use std::{eprint, format};
 
 use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
@@ -34,7 +34,10 @@ struct PanicState {
     who: Option<(u64, u32)>,
 }
 
-static PANIC: Mutex<PanicState> = Mutex::new(PanicState { msg: None, who: None });
+static PANIC: Mutex<PanicState> = Mutex::new(PanicState {
+    msg: None,
+    who: None,
+});
 static CONSOLE: Mutex<String> = Mutex::new(String::new());
 static ECHO: AtomicU32 = AtomicU32::new(0);
 
@@ -140,7 +143,9 @@ pub unsafe extern "C-unwind" fn hosted_panic_str(msg: *const c_char) -> ! {
         String::from("(null)")
     } else {
         // SAFETY: the shim passes its NUL-terminated format buffer.
-        unsafe { CStr::from_ptr(msg) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(msg) }
+            .to_string_lossy()
+            .into_owned()
     };
     kpanic(s)
 }
@@ -155,7 +160,9 @@ pub unsafe extern "C-unwind" fn hosted_kprintf_str(msg: *const c_char) {
         return;
     }
     // SAFETY: the shim passes its NUL-terminated format buffer.
-    let s = unsafe { CStr::from_ptr(msg) }.to_string_lossy().into_owned();
+    let s = unsafe { CStr::from_ptr(msg) }
+        .to_string_lossy()
+        .into_owned();
     trace::text_event("kprintf", &s);
     console_write(&s);
 }
@@ -284,7 +291,11 @@ const fn crc_table() -> [u32; 256] {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         t[i] = c;

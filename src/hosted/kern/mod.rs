@@ -29,8 +29,8 @@ use std::prelude::rust_2021::*;
 
 mod bio;
 mod bp;
-mod buflock;
 mod bufcache;
+mod buflock;
 mod callout;
 mod cluster;
 mod daemon;
@@ -51,18 +51,23 @@ use crate::sys::ffi;
 
 pub use bufcache::recycle;
 pub use buflock::LockOwner;
-pub use daemon::{buf_daemon_flush, buf_daemon_pass, syncer_pass, syncer_period, vfsync, vinvalbuf, SyncMode};
+pub use daemon::{
+    buf_daemon_flush, buf_daemon_pass, syncer_pass, syncer_period, vfsync, vinvalbuf, SyncMode,
+};
 pub use device::{DevStats, Device, Fault, FaultOp};
 pub use disk::{pending_io, quiesce_disk, run_one_io, run_pending_io};
 pub use inspect::{
-    buffers, buffers_of, counters, dirty_offsets, lookup, queue, snapshot, BufSnapshot, Counters, Queue,
+    buffers, buffers_of, counters, dirty_offsets, lookup, queue, snapshot, BufSnapshot, Counters,
+    Queue,
 };
 pub use machine::{boot, shutdown, Config};
 pub use misc::{console, console_take, crc32_bytes, panic_message, reset_after_panic};
-pub use token::{held_by_current as token_held, holder as token_holder, stack_depth_current as token_stack_depth};
+pub use token::{
+    held_by_current as token_held, holder as token_holder, stack_depth_current as token_stack_depth,
+};
 pub use vnode::{
-    on_syncer_worklist, set_bmap, set_inactive, set_strategy, vm_evict, vm_valid, vnode_id, vnode_name, vnode_new,
-    BmapFn, InactiveFn, StrategyFn,
+    on_syncer_worklist, set_bmap, set_inactive, set_strategy, vm_evict, vm_valid, vnode_id,
+    vnode_name, vnode_new, BmapFn, InactiveFn, StrategyFn,
 };
 
 static EXCLUSIVE: Mutex<()> = Mutex::new(());
@@ -152,7 +157,13 @@ pub fn lock_owner(bp: *mut ffi::buf) -> LockOwner {
 /// hidirtybufspace, lodirtybufspace, hirunningspace).
 pub fn limits() -> (i64, i64, i64, i64, i64) {
     let l = machine::lock().lim;
-    (l.hibufspace, l.lobufspace, l.hidirtybufspace, l.lodirtybufspace, l.hirunningspace)
+    (
+        l.hibufspace,
+        l.lobufspace,
+        l.hidirtybufspace,
+        l.lodirtybufspace,
+        l.hirunningspace,
+    )
 }
 
 /// tsleep() for Rust callers (flags as in C, timeout in ticks).

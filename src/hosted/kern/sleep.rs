@@ -8,8 +8,8 @@
 //! A timeout (in ticks of `hz`) ends the sleep with EWOULDBLOCK. Sleeping
 //! releases the thread's LWKT tokens (see `token`).
 
-use std::prelude::rust_2021::*;
 use std::format;
+use std::prelude::rust_2021::*;
 
 use core::ffi::{c_char, c_int, c_void};
 use std::ffi::CStr;
@@ -45,11 +45,7 @@ pub(crate) fn wakeup_locked(g: &mut Kern, ident: usize) {
 
 /// Wake one thread queued on `ident` (the first registered).
 pub(crate) fn wakeup_one_locked(g: &mut Kern, ident: usize) {
-    if let Some(t) = g
-        .threads
-        .iter_mut()
-        .find(|t| t.tsleepq && t.wchan == ident)
-    {
+    if let Some(t) = g.threads.iter_mut().find(|t| t.tsleepq && t.wchan == ident) {
         t.tsleepq = false;
         CV.notify_all();
     }
@@ -57,7 +53,14 @@ pub(crate) fn wakeup_one_locked(g: &mut Kern, ident: usize) {
 
 /// The body of tsleep() for thread `me`; returns 0, or EWOULDBLOCK on
 /// timeout.
-pub(crate) fn sleep(mut g: Guard, me: u32, ident: usize, flags: i32, wmesg: &str, timo: i32) -> (Guard, i32) {
+pub(crate) fn sleep(
+    mut g: Guard,
+    me: u32,
+    ident: usize,
+    flags: i32,
+    wmesg: &str,
+    timo: i32,
+) -> (Guard, i32) {
     if let Some((msg, ptid)) = misc::panic_info() {
         // After a panic tsleep returns at once. A test thread that sleeps
         // while another thread panicked would never be woken: report it.

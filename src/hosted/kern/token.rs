@@ -11,8 +11,8 @@
 //! The token's C fields are left alone (nothing reads them); ownership is
 //! tracked here, keyed by the token's address.
 
-use std::prelude::rust_2021::*;
 use std::format;
+use std::prelude::rust_2021::*;
 
 use core::ffi::{c_char, c_long};
 use core::ptr;

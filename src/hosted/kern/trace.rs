@@ -134,7 +134,10 @@ impl Recorder {
         std::mem::take(&mut *self.events.lock().unwrap_or_else(|e| e.into_inner()))
     }
     pub fn snapshot(&self) -> Vec<Event> {
-        self.events.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -168,7 +171,11 @@ fn obj_id(addr: usize) -> ObjId {
 /// Identity of a buffer, read without locks.
 pub(crate) fn buf_id(bp: Bp) -> BufId {
     let vp = bp.vp();
-    let vnode = if vp.is_null() { 0 } else { Vp(vp).hosted() as u32 };
+    let vnode = if vp.is_null() {
+        0
+    } else {
+        Vp(vp).hosted() as u32
+    };
     BufId {
         vnode,
         offset: bp.loffset(),

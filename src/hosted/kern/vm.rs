@@ -8,8 +8,8 @@
 //! validity) outlive the buffers: a later getblk() finds valid pages and
 //! returns the buffer with B_CACHE set without any I/O.
 
-use std::prelude::rust_2021::*;
 use std::format;
+use std::prelude::rust_2021::*;
 
 use core::ffi::{c_int, c_uint, c_void};
 use std::collections::HashMap;
@@ -20,7 +20,14 @@ extern "C" {
     fn memfd_create(name: *const core::ffi::c_char, flags: c_uint) -> c_int;
     fn ftruncate(fd: c_int, len: i64) -> c_int;
     fn close(fd: c_int) -> c_int;
-    fn mmap(addr: *mut c_void, len: usize, prot: c_int, flags: c_int, fd: c_int, off: i64) -> *mut c_void;
+    fn mmap(
+        addr: *mut c_void,
+        len: usize,
+        prot: c_int,
+        flags: c_int,
+        fd: c_int,
+        off: i64,
+    ) -> *mut c_void;
     fn munmap(addr: *mut c_void, len: usize) -> c_int;
     fn fallocate(fd: c_int, mode: c_int, off: i64, len: i64) -> c_int;
 }
@@ -89,7 +96,10 @@ impl VmObject {
         let size = (size + PAGE_SIZE as u64 - 1) & !(PAGE_MASK as u64);
         // SAFETY: fd is the descriptor just created.
         if unsafe { ftruncate(fd, size as i64) } != 0 {
-            std::panic!("ftruncate of VM object failed: {}", std::io::Error::last_os_error());
+            std::panic!(
+                "ftruncate of VM object failed: {}",
+                std::io::Error::last_os_error()
+            );
         }
         VmObject {
             fd,
@@ -101,7 +111,10 @@ impl VmObject {
     /// Map and wire the pages covering [off, off+len). Returns the mapping
     /// and whether any page had to be newly allocated.
     pub fn map(&mut self, off: i64, len: i64) -> (Mapping, bool) {
-        assert!(off >= 0, "hosted VM objects start at offset 0 (offset {off})");
+        assert!(
+            off >= 0,
+            "hosted VM objects start at offset 0 (offset {off})"
+        );
         let first = (off & !PAGE_MASK) as u64;
         let end = ((off + len.max(1) + PAGE_MASK) & !PAGE_MASK) as u64;
         assert!(
@@ -123,7 +136,10 @@ impl VmObject {
             )
         };
         if p == MAP_FAILED {
-            std::panic!("mmap of VM object failed: {}", std::io::Error::last_os_error());
+            std::panic!(
+                "mmap of VM object failed: {}",
+                std::io::Error::last_os_error()
+            );
         }
         let pindex = first / PAGE_SIZE as u64;
         let mut fresh = false;

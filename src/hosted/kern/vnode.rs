@@ -3,8 +3,8 @@
 //! buffer hash keyed by offset, clean/dirty trees, a VM object and, for
 //! device vnodes, the device its strategy routine talks to.
 
-use std::prelude::rust_2021::*;
 use std::format;
+use std::prelude::rust_2021::*;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
