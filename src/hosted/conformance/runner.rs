@@ -215,6 +215,11 @@ pub fn run_batch(o: &Opts, imp: &Impl, first: u64, count: u64) -> BTreeMap<u64, 
     let mut res = BTreeMap::new();
     let mut next = first;
     let end = first + count;
+    // A long run says how far it got every tenth of the way, so that a
+    // 100,000-seed run does not sit silent for half an hour; the Rust
+    // batch speaks for both, which run side by side at the same pace.
+    let progress_step = (count >= 10_000 && matches!(imp, Impl::Rust)).then_some(count / 10);
+    let started = Instant::now();
     while next < end {
         let mut args = vec!["child".to_string()];
         args.extend(imp.args());
@@ -248,6 +253,15 @@ pub fn run_batch(o: &Opts, imp: &Impl, first: u64, count: u64) -> BTreeMap<u64, 
                             deadline = Instant::now() + o.timeout;
                             if o.verbose && next.is_multiple_of(100) {
                                 eprintln!("conformance: {} seed {next}", imp.name());
+                            } else if let Some(step) = progress_step {
+                                let done = next - first;
+                                if done.is_multiple_of(step) {
+                                    eprintln!(
+                                        "conformance: {} {done}/{count} scenarios run, {:.0}s",
+                                        imp.name(),
+                                        started.elapsed().as_secs_f64()
+                                    );
+                                }
                             }
                         }
                     }

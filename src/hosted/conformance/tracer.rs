@@ -433,32 +433,21 @@ pub unsafe fn name_io(io: *const ffi::hammer_io) {
 type NameKey = (u32, i32, i64);
 static NAMES: Mutex<Option<std::collections::HashMap<usize, NameKey>>> = Mutex::new(None);
 
-/// Every address this process has named in kernel events.
-static NAMED: Mutex<Option<std::collections::HashSet<usize>>> = Mutex::new(None);
-
-/// Names the object at `p` in kernel events (and remembers the address so
-/// that [`forget_names`] can neutralise it for the next machine).
+/// Names the object at `p` in kernel events.
 pub fn name(p: *const c_void, n: &str) {
-    NAMED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get_or_insert_with(Default::default)
-        .insert(p as usize);
     kern::trace::name_object(p, n);
 }
 
 /// A new machine starts: names given to addresses under the previous one
-/// must not label whatever lives there now. The kernel trace keeps names
-/// across boots, so every address named so far is renamed `anon`, which is
-/// how an unnamed object prints (their numbers are not compared); objects
-/// of the new machine get their names before they appear in events.
+/// must not label whatever lives there now, so all of them are dropped
+/// (an unnamed address prints as `anon`, whose numbering is not compared);
+/// objects of the new machine get their names before they appear in
+/// events. Dropping them, rather than relabelling every address ever
+/// named, keeps a boot's cost independent of how many scenarios the
+/// process ran before.
 pub fn forget_names() {
     *NAMES.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    if let Some(set) = NAMED.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-        for &a in set {
-            kern::trace::name_object(a as *const c_void, "anon");
-        }
-    }
+    kern::trace::forget_all_names();
 }
 
 /// Whether objects get names in kernel events (see `exec`).

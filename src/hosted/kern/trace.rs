@@ -141,6 +141,14 @@ impl Recorder {
     }
 }
 
+/// Drops every name given with [`name_object`]: the addresses they label
+/// may hold other objects now. Names deliberately outlive a boot (tests
+/// name objects before booting), so a harness that reuses addresses
+/// across machines calls this once the new machine is up.
+pub fn forget_all_names() {
+    with_ids(|ids| ids.names.clear());
+}
+
 pub(crate) fn reset_ids() {
     with_ids(|ids| {
         ids.vnodes.clear();
