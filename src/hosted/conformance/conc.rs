@@ -29,7 +29,6 @@ use super::ops::Rng;
 use super::runner::{Impl, Opts};
 use super::tracer;
 use crate::hosted::hammer::ioimpl::IoImpl;
-use crate::hosted::hammer::lock;
 use crate::hosted::hammer::mount::{Mount, Zone};
 use crate::hosted::hammer::objects;
 use crate::hosted::kern::{self, Config};
@@ -182,6 +181,7 @@ impl Worker<'_> {
                 mods.insert(0, (0, BUFSIZE, self.rng.next_u64() as u8, false));
             }
             let flush = self.rng.chance(200);
+            let imp = self.sh.imp;
             let key = (zkey(z), idx);
             let res = self.with_fs_token(|| {
                 let b = if bnew { m.bnew(off) } else { m.bread(off) };
@@ -194,12 +194,28 @@ impl Worker<'_> {
                     m.modify(Some(&mut t), &b, at, &data_pattern(byte, len), undo);
                     m.done_transaction(t);
                 }
-                // SAFETY: we hold a reference.
-                if flush && unsafe { lock::oneref(addr_of_mut!((*b.io()).lock)) } {
-                    m.rel_buffer_flush(b);
-                } else {
-                    m.rel_buffer(b);
+                if flush {
+                    // Flushed the way HAMMER's flusher does it (reference,
+                    // write interlock, flush, release). HAMMER never
+                    // releases a *modified* buffer with flush
+                    // (`hammer_rel_buffer(buffer, 1)` comes only after
+                    // clear_modify or a failed load). Doing it here, while
+                    // the flusher runs, lets the releaser block in
+                    // hammer_io_flush's regetblk with the buffer still on
+                    // data_root; the flusher then references it and starts
+                    // its own flush, and the releaser disassociates the bp
+                    // under it. Both implementations then fail
+                    // `io->bp == bp` or wait forever on a bp that belongs
+                    // to another buffer by then.
+                    let io = b.io();
+                    // SAFETY: we hold a reference on the buffer's io.
+                    unsafe {
+                        (imp.write_interlock)(io);
+                        (imp.flush)(io, 0);
+                        (imp.done_interlock)(io);
+                    }
                 }
+                m.rel_buffer(b);
                 Ok(())
             });
             match res {

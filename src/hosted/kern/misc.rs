@@ -81,6 +81,9 @@ pub(crate) fn kpanic(msg: String) -> ! {
         }
     }
     console_write(&format!("panic: {msg}\n"));
+    if std::env::var_os("HOSTED_PANIC_ABORT").is_some() {
+        std::process::abort();
+    }
     trace::text_event("panic", &msg);
     super::machine::CV.notify_all();
     std::panic!("panic: {msg}");
