@@ -194,20 +194,25 @@ impl Worker<'_> {
                     m.modify(Some(&mut t), &b, at, &data_pattern(byte, len), undo);
                     m.done_transaction(t);
                 }
-                if flush {
-                    // Flushed the way HAMMER's flusher does it (reference,
-                    // write interlock, flush, release). HAMMER never
-                    // releases a *modified* buffer with flush
-                    // (`hammer_rel_buffer(buffer, 1)` comes only after
-                    // clear_modify or a failed load). Doing it here, while
-                    // the flusher runs, lets the releaser block in
-                    // hammer_io_flush's regetblk with the buffer still on
-                    // data_root; the flusher then references it and starts
-                    // its own flush, and the releaser disassociates the bp
-                    // under it. Both implementations then fail
-                    // `io->bp == bp` or wait forever on a bp that belongs
-                    // to another buffer by then.
-                    let io = b.io();
+                let io = b.io();
+                // SAFETY: we hold a reference on the buffer's io.
+                let is_data = unsafe { (*io).type_ } == ffi::HAMMER_STRUCTURE_DATA_BUFFER;
+                if flush && is_data {
+                    // A data buffer is flushed the way HAMMER's flusher
+                    // does it (reference, write interlock, flush, release).
+                    // Meta-data is only ever flushed by the flusher, under
+                    // the exclusive sync lock, so it is left to it.
+                    //
+                    // Not a flush-release (`hammer_rel_buffer(buffer, 1)`):
+                    // HAMMER never releases a *modified* buffer that way
+                    // (it comes only after clear_modify or a failed load).
+                    // Doing it while the flusher runs lets the releaser
+                    // block in hammer_io_flush's regetblk with the buffer
+                    // still on data_root; the flusher then references it
+                    // and starts its own flush, and the releaser
+                    // disassociates the bp under it. Both implementations
+                    // then fail `io->bp == bp` or wait forever on a bp that
+                    // belongs to another buffer by then.
                     // SAFETY: we hold a reference on the buffer's io.
                     unsafe {
                         (imp.write_interlock)(io);
