@@ -64,6 +64,22 @@ done
 work=$(mktemp -d "${TMPDIR:-/tmp}/check-object.XXXXXX") || die "mktemp failed"
 trap 'rm -rf "$work"' EXIT INT TERM
 
+# A clone without ../shared still has the two lists: bindings/symbols.rs
+# carries them, and build.rs fails whenever they drift from the reference's.
+symbols_rs_list() { # $1: IO_IMPORTS or IO_EXPORTS
+    awk -v c="$1" '$0 ~ "pub const " c ":" { on = 1; next }
+        on && /^\];/ { exit }
+        on { gsub(/[",[:space:]]/, ""); if ($0 != "") print }' "$repo/bindings/symbols.rs"
+}
+for v in IO_IMPORTS IO_EXPORTS; do
+    eval "f=\$$v"
+    if [ ! -f "$f" ] && [ -f "$repo/bindings/symbols.rs" ]; then
+        symbols_rs_list "$v" >"$work/$v.txt"
+        echo "note: $f not found; using the $v list of bindings/symbols.rs"
+        eval "$v=\$work/$v.txt"
+    fi
+done
+
 # Unpack the archive so that every member can be inspected on its own; a
 # plain object is its only member.
 mkdir "$work/m"
