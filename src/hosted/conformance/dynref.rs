@@ -49,75 +49,14 @@ pub const DATA_IMPORTS: [&str; 11] = [
     "panicstr",
 ];
 
-/// Function imports (io-imports.txt): each becomes `alt_fn_<name>`, a jump
-/// through slot i of the object's import table.
-pub const FN_IMPORTS: [&str; 65] = [
-    "atomic_add_int",
-    "atomic_add_long",
-    "atomic_clear_int",
-    "atomic_set_int",
-    "bcopy",
-    "bdwrite",
-    "biodone",
-    "biodone_sync",
-    "biowait",
-    "bpdone",
-    "bqrelse",
-    "breadcb",
-    "breadnx",
-    "brelse",
-    "bremfree",
-    "bundirty",
-    "bzero",
-    "cluster_awrite",
-    "cluster_readx",
-    "crc32",
-    "findblk",
-    "getblk",
-    "getpbuf",
-    "hammer_blockmap_lookup",
-    "hammer_bread",
-    "hammer_critical_error",
-    "hammer_del_buffers",
-    "hammer_generate_undo",
-    "hammer_get_vnode",
-    "hammer_get_volume",
-    "hammer_ip_replace_bulk",
-    "hammer_lock_ex_ident",
-    "hammer_put_interlock",
-    "hammer_ref",
-    "hammer_rel",
-    "hammer_rel_buffer",
-    "hammer_rel_inode",
-    "hammer_rel_mem_record",
-    "hammer_rel_node",
-    "hammer_rel_volume",
-    "hammer_scan_inode_snapshots",
-    "hammer_sync_buffers",
-    "hammer_try_interlock_norefs",
-    "hammer_undo_reclaim",
-    "hammer_unlock",
-    "hammer_vol_rb_tree_RB_MINMAX",
-    "hammer_vol_rb_tree_RB_NEXT",
-    "kprintf",
-    "lockmgr_kernproc",
-    "lwkt_gettoken",
-    "lwkt_reltoken",
-    "panic",
-    "pop_bio",
-    "push_bio",
-    "rb_spin_lock",
-    "rb_spin_unlock",
-    "regetblk",
-    "relpbuf",
-    "tsleep",
-    "tsleep_interlock",
-    "vfs_bio_clrbuf",
-    "vn_strategy",
-    "vput",
-    "waitrunningbufspace",
-    "wakeup",
-];
+/// Function imports: every other name of io-imports.txt (the list in
+/// bindings/symbols.rs). Each becomes `alt_fn_<name>`, a jump through slot
+/// i of the object's import table.
+pub fn fn_imports() -> impl Iterator<Item = &'static str> {
+    symbols::IO_IMPORTS
+        .into_iter()
+        .filter(|n| !DATA_IMPORTS.contains(n))
+}
 
 /// The executable's address of every import, by name.
 fn import_address(name: &str) -> Option<usize> {
@@ -255,7 +194,7 @@ pub fn cc_command(src: &Path, out: &Path) -> Command {
     for e in EXPORTS {
         c.arg(format!("-D{e}={PREFIX}{e}"));
     }
-    for f in FN_IMPORTS {
+    for f in fn_imports() {
         c.arg(format!("-D{f}=alt_fn_{f}"));
     }
     for d in DATA_IMPORTS {
@@ -269,14 +208,14 @@ pub fn cc_command(src: &Path, out: &Path) -> Command {
 /// that an import the C file defines itself (an inline) wins.
 fn stubs_asm() -> String {
     let mut a = String::from("\t.text\n");
-    for (i, f) in FN_IMPORTS.iter().enumerate() {
+    for (i, f) in fn_imports().enumerate() {
         a.push_str(&format!(
             "\t.weak alt_fn_{f}\n\t.type alt_fn_{f},@function\nalt_fn_{f}:\n\tjmp *alt_fn_tab+{}(%rip)\n",
             i * 8
         ));
     }
     a.push_str("\t.data\n\t.p2align 3\n\t.hidden alt_fn_tab\nalt_fn_tab:\n");
-    a.push_str(&format!("\t.zero {}\n", FN_IMPORTS.len() * 8));
+    a.push_str(&format!("\t.zero {}\n", fn_imports().count() * 8));
     a.push_str("\t.globl alt_import_table\n\t.set alt_import_table, alt_fn_tab\n");
     for d in DATA_IMPORTS {
         a.push_str(&format!(
@@ -382,7 +321,7 @@ pub fn load(so: &Path) -> Result<IoImpl, String> {
                 last_dlerror()
             ));
         }
-        for (i, f) in FN_IMPORTS.iter().enumerate() {
+        for (i, f) in fn_imports().enumerate() {
             let a = import_address(f).ok_or_else(|| format!("no address for import {f}"))?;
             tab.add(i).write(a);
         }
@@ -457,5 +396,22 @@ pub fn load(so: &Path) -> Result<IoImpl, String> {
             mod_prev: f!(ModStepFn, "hammer_mod_rb_tree_RB_PREV"),
             mod_minmax: f!(ModMinmaxFn, "hammer_mod_rb_tree_RB_MINMAX"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_and_function_imports_partition_io_imports() {
+        for d in DATA_IMPORTS {
+            assert!(symbols::IO_IMPORTS.contains(&d), "{d} is not in io-imports");
+        }
+        assert_eq!(
+            fn_imports().count() + DATA_IMPORTS.len(),
+            symbols::IO_IMPORTS.len()
+        );
+        assert_eq!(fn_imports().count(), 65);
     }
 }
